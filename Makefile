@@ -1,0 +1,27 @@
+GO ?= go
+BIN := bin/unhost
+
+.PHONY: build demo test tools fuzz bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/unhost
+
+# The main job on the demo stack: print the migration diff and the plan.
+demo: build
+	./$(BIN) migrate -f testdata/demo/compose.yaml
+	./$(BIN) migrate -f testdata/demo/compose.yaml --format markdown
+
+# Everything the tests need that a fresh machine lacks (the compose v2 CLI).
+tools:
+	@if [ -x scripts/install-compose.sh ]; then scripts/install-compose.sh; fi
+
+# Every test. Docker tests fail (not skip) when CI=true and no engine answers.
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+
+clean:
+	rm -rf bin
