@@ -58,6 +58,53 @@ type Compose struct {
 	// Lenient is true when the project loaded only without schema and
 	// consistency checks, because unset variables broke them.
 	Lenient bool
+
+	po       *cli.ProjectOptions
+	loadOpts []func(*loader.Options)
+}
+
+// Reload loads the project again with some files' content replaced (keyed
+// by absolute path), with the same environment and placeholders: the check
+// that rewritten files are still valid Compose.
+func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (*types.Project, error) {
+	wd, err := c.po.GetWorkingDir()
+	if err != nil {
+		return nil, err
+	}
+	details, err := c.po.ReadConfigFiles(ctx, wd, c.po)
+	if err != nil {
+		return nil, fmt.Errorf("%s", oneLine(err))
+	}
+	for i := range details.ConfigFiles {
+		abs, _ := filepath.Abs(details.ConfigFiles[i].Filename)
+		if b, ok := contents[abs]; ok {
+			details.ConfigFiles[i].Content = b
+			details.ConfigFiles[i].Config = nil
+		}
+	}
+	for abs, b := range contents {
+		if _, err := ParseSource(abs, abs, b); err != nil {
+			return nil, err
+		}
+	}
+	opts := append([]func(*loader.Options){}, c.loadOpts...)
+	opts = append(opts, func(o *loader.Options) {
+		o.SetProjectName(c.Project.Name, true)
+		o.Profiles = []string{"*"}
+	})
+	var p *types.Project
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("compose loader failed: %v", r)
+			}
+		}()
+		p, err = loader.LoadWithContext(ctx, *details, opts...)
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("%s", oneLine(err))
+	}
+	return p, nil
 }
 
 // SourceFile is one YAML file as read from disk.
@@ -286,6 +333,17 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 				return v, nil
 			}))
 	}
+	loadOpt := func(lo *loader.Options) {
+		if lo.Interpolate != nil {
+			lo.Interpolate.Substitute = subst
+		}
+		lo.SkipResolveEnvironment = true
+		if lenient {
+			lo.SkipValidation = true
+			lo.SkipConsistencyCheck = true
+		}
+	}
+	c.loadOpts = []func(*loader.Options){loadOpt}
 	opts := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(o.ProjectDirectory),
 		cli.WithEnv(o.Env),
@@ -295,16 +353,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		cli.WithDefaultConfigPath,
 		cli.WithProfiles([]string{"*"}),
 		cli.WithoutEnvironmentResolution,
-		cli.WithLoadOptions(func(lo *loader.Options) {
-			if lo.Interpolate != nil {
-				lo.Interpolate.Substitute = subst
-			}
-			lo.SkipResolveEnvironment = true
-			if lenient {
-				lo.SkipValidation = true
-				lo.SkipConsistencyCheck = true
-			}
-		}),
+		cli.WithLoadOptions(loadOpt),
 	}
 	if o.ProjectName != "" {
 		opts = append(opts, cli.WithName(o.ProjectName))
@@ -316,6 +365,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 	if len(po.ConfigPaths) == 0 {
 		return nil, errors.New("no compose file found: name one with -f")
 	}
+	c.po = po
 	// Read and check every file ourselves first: clear errors with
 	// positions, and no alias bomb reaches compose-go.
 	seen := map[string]bool{}

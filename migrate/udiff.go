@@ -1,4 +1,3 @@
-// Package migrate rewrites Docker Compose files off host networking.
 package migrate
 
 import (

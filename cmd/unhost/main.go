@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -21,8 +22,23 @@ func run(args []string) int {
 		return ExitOK
 	}
 	code := exitCode(err)
+	if isCobraUsage(err) {
+		code = ExitUsage
+	}
 	if msg := err.Error(); msg != "" {
 		fmt.Fprintln(root.ErrOrStderr(), "unhost: "+msg)
 	}
 	return code
+}
+
+// isCobraUsage recognises cobra's own usage errors (unknown commands,
+// wrong argument counts), which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
