@@ -75,6 +75,7 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (*type
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err))
 	}
+	details.Environment = c.po.Environment
 	for i := range details.ConfigFiles {
 		abs, _ := filepath.Abs(details.ConfigFiles[i].Filename)
 		if b, ok := contents[abs]; ok {
@@ -193,7 +194,7 @@ func ParseSource(path, abs string, data []byte) (*SourceFile, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, yamlErrorText(err))
+		return nil, fmt.Errorf("%s:%s", path, yamlErrorText(err))
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return f, nil // empty document
@@ -247,7 +248,7 @@ func yamlErrorText(err error) string {
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		return m[1] + ":1: " + m[2]
 	}
-	return strings.TrimPrefix(msg, "yaml: ")
+	return " " + strings.TrimPrefix(msg, "yaml: ")
 }
 
 // expansion counts the nodes n stands for once aliases are expanded,
@@ -502,7 +503,7 @@ func DisplayPath(abs, workDir string) string {
 		return abs
 	}
 	rel, err := filepath.Rel(wd, abs)
-	if err != nil || strings.HasPrefix(rel, "..") {
+	if err != nil {
 		return abs
 	}
 	return filepath.ToSlash(rel)

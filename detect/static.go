@@ -47,6 +47,8 @@ const (
 	RoleConnect   = "connect"   // a client connects there
 	RoleListen    = "listen"    // the service binds there
 	RoleAdvertise = "advertise" // told to outside clients: never rewritten
+	// RoleServerList is a host:port:port entry of a cluster's member list.
+	RoleServerList = "server-list"
 )
 
 // AddressRef is an address token in a service's configuration.
@@ -615,6 +617,11 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		}
 		found = true
 		r := role
+		if m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
+			// host:port:port, a server-list entry (ZooKeeper peers): the
+			// first port alone does not say whose it is
+			r = RoleServerList
+		}
 		if IsBindAll(host) && r == RoleConnect {
 			r = RoleListen
 		}
@@ -631,6 +638,10 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 			}
 		}
 		sf.Refs = append(sf.Refs, ref)
+		if r == RoleAdvertise && IsLocalHost(host) {
+			sf.addListener(StaticListener{Protocol: "tcp", Port: port,
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
+		}
 		if r == RoleListen {
 			sf.addListener(StaticListener{Protocol: "tcp", Port: port, Address: strings.Trim(host, "[]"),
 				Node: v.node, File: v.file, BindText: host,

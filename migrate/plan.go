@@ -35,12 +35,12 @@ type Plan struct {
 
 // Service actions.
 const (
-	ActionMigrate     = "migrate"       // moved off the host network
-	ActionKeepHost    = "keep-host"     // needs the host network for real
-	ActionNotSelected = "not-selected"  // host network, outside --profile
-	ActionFollow      = "follow"        // network_mode: service:X, follows X
-	ActionUnchanged   = "unchanged"     // not on the host network
-	ActionRefsOnly    = "references"    // not migrated, but references rewritten
+	ActionMigrate     = "migrate"      // moved off the host network
+	ActionKeepHost    = "keep-host"    // needs the host network for real
+	ActionNotSelected = "not-selected" // host network, outside --profile
+	ActionFollow      = "follow"       // network_mode: service:X, follows X
+	ActionUnchanged   = "unchanged"    // not on the host network
+	ActionRefsOnly    = "references"   // not migrated, but references rewritten
 	EvidenceStatic    = "static"
 	EvidenceRuntime   = "runtime"
 	ReachAll          = "all interfaces"

@@ -82,17 +82,17 @@ var discoveryPorts = []struct {
 // knownHostImages need the host network for discovery, whatever their
 // configuration shows.
 var knownHostImages = map[string]string{
-	"homeassistant/home-assistant":      "Home Assistant discovers devices by mDNS/SSDP",
+	"homeassistant/home-assistant":          "Home Assistant discovers devices by mDNS/SSDP",
 	"ghcr.io/home-assistant/home-assistant": "Home Assistant discovers devices by mDNS/SSDP",
-	"linuxserver/homeassistant":         "Home Assistant discovers devices by mDNS/SSDP",
-	"plexinc/pms-docker":                "Plex announces itself by SSDP/GDM broadcast",
-	"linuxserver/plex":                  "Plex announces itself by SSDP/GDM broadcast",
-	"jellyfin/jellyfin":                 "Jellyfin discovery uses UDP broadcast and DLNA",
-	"linuxserver/jellyfin":              "Jellyfin discovery uses UDP broadcast and DLNA",
-	"esphome/esphome":                   "ESPHome finds devices by mDNS",
-	"koenkk/zigbee2mqtt":                "",
-	"pihole/pihole":                     "Pi-hole as DHCP server needs broadcast",
-	"netdata/netdata":                   "Netdata monitors the host's network stack",
+	"linuxserver/homeassistant":             "Home Assistant discovers devices by mDNS/SSDP",
+	"plexinc/pms-docker":                    "Plex announces itself by SSDP/GDM broadcast",
+	"linuxserver/plex":                      "Plex announces itself by SSDP/GDM broadcast",
+	"jellyfin/jellyfin":                     "Jellyfin discovery uses UDP broadcast and DLNA",
+	"linuxserver/jellyfin":                  "Jellyfin discovery uses UDP broadcast and DLNA",
+	"esphome/esphome":                       "ESPHome finds devices by mDNS",
+	"koenkk/zigbee2mqtt":                    "",
+	"pihole/pihole":                         "Pi-hole as DHCP server needs broadcast",
+	"netdata/netdata":                       "Netdata monitors the host's network stack",
 }
 
 func imageBase(image string) string {
@@ -111,22 +111,22 @@ func imageBase(image string) string {
 
 // listener is a planning view of a port a migrated service listens on.
 type listener struct {
-	proto          string
-	port, portEnd  int
-	addr           string
-	assumed        bool
-	runtime        bool
-	outside        bool // signs of outside clients
-	outsideWhy     string
-	publishHint    string // host_ip of an ignored ports: entry
-	evidence       []detect.Evidence
-	bind           *detect.StaticListener // literal loopback bind, if any
-	via            string
-	usedBy         map[string]bool // services of the stack using it
-	decision, why  string
-	publishIP      string
-	rewriteBind    bool
-	blocker        string
+	proto         string
+	port, portEnd int
+	addr          string
+	assumed       bool
+	runtime       bool
+	outside       bool // signs of outside clients
+	outsideWhy    string
+	publishHint   string // host_ip of an ignored ports: entry
+	evidence      []detect.Evidence
+	bind          *detect.StaticListener // literal loopback bind, if any
+	via           string
+	usedBy        map[string]bool // services of the stack using it
+	decision, why string
+	publishIP     string
+	rewriteBind   bool
+	blocker       string
 }
 
 func (l *listener) count() int {
@@ -148,27 +148,27 @@ func (l *listener) covers(proto string, port int) bool {
 
 // svc is a planning view of one service.
 type svc struct {
-	facts     *detect.ServiceFacts
-	name      string
-	action    string
-	reason    string
-	evidence  []detect.Evidence
-	listeners []*listener
-	follows   string // for network_mode: service:X
-	external  bool
+	facts       *detect.ServiceFacts
+	name        string
+	action      string
+	reason      string
+	evidence    []detect.Evidence
+	listeners   []*listener
+	follows     string // for network_mode: service:X
+	external    bool
 	externalWhy string
-	networks  []string
-	netReason string
-	hostRefs  bool // references a host service: needs extra_hosts
+	networks    []string
+	netReason   string
+	hostRefs    bool // references a host service: needs extra_hosts
 }
 
 type planner struct {
-	c      *detect.Compose
-	facts  *detect.Facts
-	opts   Options
-	svcs   map[string]*svc
-	names  []string
-	plan   *Plan
+	c        *detect.Compose
+	facts    *detect.Facts
+	opts     Options
+	svcs     map[string]*svc
+	names    []string
+	plan     *Plan
 	rewrites []refRewrite
 	binds    []*listener
 }
@@ -613,6 +613,17 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 		return
 	}
 	if !seesHost {
+		return
+	}
+	if r.Role == detect.RoleServerList {
+		if p.migrated(p.netOwner(s.name)) {
+			ref.Kind, ref.Action = RefAmbiguous, "manual"
+			ref.Reason = "an entry of a cluster's member list: the configuration does not say which member owns the port"
+			p.plan.References = append(p.plan.References, ref)
+			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+				What: fmt.Sprintf("%s lists cluster members as %s: point each entry at its member's service name (its own entry may stay as it is)", r.Field, Redact(r.Token)),
+				Hint: "members reach each other by service name on the stack's network; ports between them need no publishing"})
+		}
 		return
 	}
 	if r.Port == 0 {

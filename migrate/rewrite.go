@@ -306,11 +306,30 @@ func (p *planner) buildEdits() (*Result, error) {
 		p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: n, Where: own.File.PosOf(own.Node).String(),
 			What: n + " keeps the host network: it now says network_mode: host itself, since the shared definition it took it from was migrated"})
 	}
-	// reference rewrites
+	// reference rewrites, grouped by scalar so that one value holding
+	// several addresses is edited once
+	type scalarKey struct {
+		f *detect.SourceFile
+		n *yaml.Node
+	}
+	var order []scalarKey
+	groups := map[scalarKey][]refRewrite{}
 	for _, rw := range p.rewrites {
-		if err := p.rewriteScalar(e, rw.ref.File, rw.ref.Node, rw.ref.Token, rw.to); err != nil {
+		k := scalarKey{rw.ref.File, rw.ref.Node}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], rw)
+	}
+	for _, k := range order {
+		var pairs [][2]string
+		for _, rw := range groups[k] {
+			pairs = append(pairs, [2]string{rw.ref.Token, rw.to})
+		}
+		if err := p.rewriteScalar(e, k.f, k.n, pairs); err != nil {
+			rw := groups[k][0]
 			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: rw.ref.Service, Where: rw.ref.Pos.String(),
-				What: fmt.Sprintf("change %s from %s to %s by hand (%v)", rw.ref.Field, Redact(rw.ref.Token), rw.to, err)})
+				What: fmt.Sprintf("rewrite the addresses in %s by hand (%v)", rw.ref.Field, err)})
 		}
 	}
 	// loopback binds
@@ -323,7 +342,7 @@ func (p *planner) buildEdits() (*Result, error) {
 				to = "[::]"
 			}
 		}
-		if err := p.rewriteScalar(e, b.File, b.Node, b.BindText, to); err != nil {
+		if err := p.rewriteScalar(e, b.File, b.Node, [][2]string{{b.BindText, to}}); err != nil {
 			p.plan.Blockers = append(p.plan.Blockers, Step{Where: b.File.PosOf(b.Node).String(),
 				What: fmt.Sprintf("the bind address %s could not be rewritten (%v)", b.BindText, err), Hint: "make it listen on 0.0.0.0 inside the container"})
 		}
@@ -645,42 +664,35 @@ func (t *text) appendSeqItems(seq *yaml.Node, items []string) (Edit, error) {
 	return Edit{Start: at, End: at, Text: b.String()}, nil
 }
 
-// rewriteScalar replaces token by to inside a scalar's source text, and
-// checks that the scalar's value changes exactly that way.
-func (p *planner) rewriteScalar(e *editor, f *detect.SourceFile, n *yaml.Node, token, to string) error {
+// rewriteScalar replaces tokens (pairs of from, to) inside a scalar's
+// source text, and checks that the scalar's value changes exactly that way.
+// A scalar shared by several services (an anchor) is edited once; a second
+// request must agree with the first.
+func (p *planner) rewriteScalar(e *editor, f *detect.SourceFile, n *yaml.Node, pairs [][2]string) error {
+	want := n.Value
+	for _, pr := range pairs {
+		want = replaceToken(want, pr[0], pr[1])
+	}
 	if prev, ok := e.replaced[n]; ok {
-		want := strings.ReplaceAll(n.Value, token, to)
-		if prev == want || strings.Contains(prev, to) {
-			e.replaced[n] = strings.ReplaceAll(prev, token, to)
-			if prev == e.replaced[n] {
-				return nil
-			}
+		if prev == want {
+			return nil
 		}
-		return fmt.Errorf("the value is shared and needs two different rewrites")
+		return fmt.Errorf("the value is shared by several services and needs different rewrites")
 	}
 	t := e.text(f)
 	start := t.NodeOffset(n)
 	end := t.scalarEnd(n, false)
 	src := string(f.Data[start:end])
-	if !strings.Contains(src, token) {
-		return fmt.Errorf("the text %q is not written literally", token)
-	}
-	newSrc := replaceToken(src, token, to)
-	// check: the new source must decode to the value with the token replaced
-	want := replaceToken(n.Value, token, to)
-	var got yaml.Node
-	check := "x: " + newSrc
-	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-		check = "x: " + strings.TrimLeft(newSrc, " ")
-		// re-indent the block under x:
-		lines := strings.Split(check, "\n")
-		check = lines[0]
-		for _, l := range lines[1:] {
-			check += "\n" + l
+	newSrc := src
+	for _, pr := range pairs {
+		if !strings.Contains(newSrc, pr[0]) {
+			return fmt.Errorf("the text %q is not written literally", pr[0])
 		}
+		newSrc = replaceToken(newSrc, pr[0], pr[1])
 	}
-	if err := yaml.Unmarshal([]byte(check), &got); err == nil && len(got.Content) == 1 && len(got.Content[0].Content) == 2 {
-		if v := got.Content[0].Content[1].Value; v != want && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		var got yaml.Node
+		if err := yaml.Unmarshal([]byte("x: "+newSrc), &got); err != nil || len(got.Content) != 1 || len(got.Content[0].Content) != 2 || got.Content[0].Content[1].Value != want {
 			return fmt.Errorf("rewriting would change more than the address")
 		}
 	}
