@@ -617,7 +617,7 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		}
 		found = true
 		r := role
-		if m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
+		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
 			// host:port:port, a server-list entry (ZooKeeper peers): the
 			// first port alone does not say whose it is
 			r = RoleServerList
