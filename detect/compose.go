@@ -83,12 +83,22 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (*type
 			details.ConfigFiles[i].Config = nil
 		}
 	}
+	// files reached through extends are read by compose-go itself: serve
+	// their new content from a temporary copy
+	overlay := &overlayLoader{files: map[string]string{}}
+	defer overlay.cleanup()
 	for abs, b := range contents {
 		if _, err := ParseSource(abs, abs, b); err != nil {
 			return nil, err
 		}
+		if err := overlay.add(abs, b); err != nil {
+			return nil, err
+		}
 	}
 	opts := append([]func(*loader.Options){}, c.loadOpts...)
+	opts = append(opts, func(o *loader.Options) {
+		o.ResourceLoaders = append([]loader.ResourceLoader{overlay}, o.ResourceLoaders...)
+	})
 	opts = append(opts, func(o *loader.Options) {
 		o.SetProjectName(c.Project.Name, true)
 		o.Profiles = []string{"*"}
@@ -428,7 +438,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 	for _, s := range project.AllServices() {
 		for _, ef := range s.EnvFiles {
 			if _, err := os.Stat(ef.Path); err != nil {
-				c.MissingEnvFiles = append(c.MissingEnvFiles, ef.Path)
+				c.MissingEnvFiles = append(c.MissingEnvFiles, DisplayPath(ef.Path, workDir))
 			}
 		}
 	}
@@ -574,3 +584,45 @@ func MapEntry(m *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
 	}
 	return nil, nil
 }
+
+// overlayLoader serves replaced file content to compose-go's extends
+// resolution.
+type overlayLoader struct {
+	dir   string
+	files map[string]string // original abs path -> temp copy
+}
+
+func (o *overlayLoader) add(abs string, b []byte) error {
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "unhost-check-")
+		if err != nil {
+			return err
+		}
+		o.dir = d
+	}
+	p := filepath.Join(o.dir, fmt.Sprintf("%d-%s", len(o.files), filepath.Base(abs)))
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return err
+	}
+	o.files[abs] = p
+	return nil
+}
+
+func (o *overlayLoader) cleanup() {
+	if o.dir != "" {
+		os.RemoveAll(o.dir)
+	}
+}
+
+func (o *overlayLoader) Accept(p string) bool {
+	abs, err := filepath.Abs(p)
+	_, ok := o.files[abs]
+	return err == nil && ok
+}
+
+func (o *overlayLoader) Load(_ context.Context, p string) (string, error) {
+	abs, _ := filepath.Abs(p)
+	return o.files[abs], nil
+}
+
+func (o *overlayLoader) Dir(p string) string { return filepath.Dir(p) }

@@ -597,8 +597,8 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		if scheme == "" && portStr == "" {
 			continue
 		}
-		if m[3] < len(val) && val[m[3]] == '$' || strings.Contains(tok, "$") {
-			continue
+		if m[3] < len(val) && val[m[3]] == '$' || strings.HasPrefix(val[m[3]:], ":$") || strings.Contains(tok, "$") {
+			continue // the address or port comes from a variable
 		}
 		port := 0
 		if portStr != "" {
@@ -800,6 +800,10 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
 						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
 				}
+			case (strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
+				n, _ := strconv.Atoi(strings.TrimPrefix(val, ":"))
+				sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+					Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
 			case flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip":
 				h := val
 				if hh, pp, ok := strings.Cut(val, ":"); ok && !strings.Contains(pp, ":") {
@@ -819,4 +823,13 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 			sf.addListener(*bind)
 		}
 	}
+}
+
+// isColonPort reports whether s is ":PORT" (every interface).
+func isColonPort(s string) bool {
+	if !strings.HasPrefix(s, ":") {
+		return false
+	}
+	n, err := strconv.Atoi(s[1:])
+	return err == nil && n > 0 && n < 65536
 }

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -396,13 +397,20 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 			if e.removed[item] || e.replaced[item] != "" {
 				continue
 			}
-			pcs, err := detect.ParsePortItem(item)
+			hasVar := strings.Contains(item.Value, "$") || item.Kind == yaml.MappingNode && mappingHasVar(item)
+			pcs, err := detect.ParsePortItem(withoutVars(item))
 			if err != nil || len(pcs) == 0 {
 				continue
 			}
 			pc := pcs[0]
-			if strings.Contains(item.Value, "$") {
-				p.warn(fmt.Sprintf("%s: %s: the port %q depends on a variable: left as written", s.name, ps.File.PosOf(item), item.Value))
+			if hasVar {
+				// written with a variable: it publishes its target already
+				for i, w := range want {
+					if !done[i] && w.port == int(pc.Target) && w.proto == orTCP(pc.Protocol) {
+						done[i] = true
+					}
+				}
+				p.warn(fmt.Sprintf("%s: %s: the published port depends on a variable: left as written; check that it keeps the port's reach", s.name, ps.File.PosOf(item)))
 				continue
 			}
 			matched := false
@@ -425,6 +433,14 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 					repl = i
 					break
 				}
+			}
+			if repl >= 0 && item.Kind == yaml.MappingNode && item.Style&yaml.FlowStyle == 0 {
+				done[repl] = true
+				if err := p.editLongPort(e, ps.File, item, want[repl]); err != nil {
+					return nil, err
+				}
+				e.replaced[item] = want[repl].short()
+				continue
 			}
 			if repl >= 0 && item.Kind == yaml.ScalarNode {
 				done[repl] = true
@@ -619,7 +635,7 @@ func (t *text) removeSeqItem(seq, item *yaml.Node) (Edit, error) {
 	start := t.NodeOffset(item)
 	end := t.nodeEnd(item, false)
 	ls := t.LineStart(item.Line)
-	if t.lineOf(start) != t.lineOf(end) {
+	if t.lineOf(start) != t.lineOf(end) && strings.Trim(string(t.Data[ls:start]), " -\t") != "" {
 		return Edit{}, fmt.Errorf("%s:%d:%d: a multi-line ports entry: edit it by hand", t.Path, item.Line, item.Column)
 	}
 	_, next := t.lineEnd(end)
@@ -799,4 +815,76 @@ func indentLines(lines []string, m *yaml.Node, t *text) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+func mappingHasVar(m *yaml.Node) bool {
+	for _, c := range m.Content {
+		if strings.Contains(c.Value, "$") {
+			return true
+		}
+	}
+	return false
+}
+
+// editLongPort makes a long-syntax ports entry publish w: it edits the
+// published and host_ip values in place, and adds host_ip when needed.
+func (p *planner) editLongPort(e *editor, f *detect.SourceFile, item *yaml.Node, w portSpec) error {
+	t := e.text(f)
+	pub := strconv.Itoa(w.port)
+	if w.portEnd > w.port {
+		pub += "-" + strconv.Itoa(w.portEnd)
+	}
+	setScalar := func(n *yaml.Node, v string) {
+		q := ""
+		if n.Style&yaml.DoubleQuotedStyle != 0 {
+			q = `"`
+		} else if n.Style&yaml.SingleQuotedStyle != 0 {
+			q = "'"
+		}
+		e.add(f, Edit{Start: t.NodeOffset(n), End: t.scalarEnd(n, false), Text: quote(q, v)})
+	}
+	var add []string
+	if _, v := detect.MapEntry(item, "published"); v != nil {
+		if v.Value != pub {
+			setScalar(v, pub)
+		}
+	} else {
+		add = append(add, "published: "+strconv.Quote(pub))
+	}
+	ip := w.ip
+	if ip == "0.0.0.0" {
+		ip = ""
+	}
+	if _, v := detect.MapEntry(item, "host_ip"); v != nil {
+		if v.Value != ip && !(ip == "" && v.Value == "0.0.0.0") {
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			setScalar(v, ip)
+		}
+	} else if ip != "" {
+		add = append(add, "host_ip: "+ip)
+	}
+	if len(add) > 0 {
+		return p.insertKeys(e, detect.NodeRef{File: f, Node: item}, add)
+	}
+	return nil
+}
+
+var varRe = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
+
+// withoutVars returns a copy of a ports entry with variables replaced by
+// a number, so that its target port can be read.
+func withoutVars(n *yaml.Node) *yaml.Node {
+	c := *n
+	c.Value = varRe.ReplaceAllString(n.Value, "0")
+	if n.Kind == yaml.MappingNode {
+		c.Content = nil
+		for _, x := range n.Content {
+			y := *x
+			y.Value = varRe.ReplaceAllString(x.Value, "0")
+			c.Content = append(c.Content, &y)
+		}
+	}
+	return &c
 }
