@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -417,4 +418,33 @@ func Logs(t testing.TB, cli *client.Client, id string) string {
 		t.Fatalf("read logs of %.12s: %v", id, err)
 	}
 	return out.String()
+}
+
+// FreePorts returns n distinct ports that are free right now for TCP and UDP,
+// IPv4 and IPv6, on this host, for host-network containers of a test. Another
+// process may still take one before the test binds it; choose them just
+// before starting the containers.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n && tries < 100*n; tries++ {
+		ln, err := net.Listen("tcp", "[::]:0") // dual-stack: free for v4 and v6
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("[::]:%d", p))
+		ln.Close()
+		if err != nil || seen[p] {
+			continue
+		}
+		pc.Close()
+		seen[p] = true
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("found only %d of %d free ports", len(ports), n)
+	}
+	return ports
 }
