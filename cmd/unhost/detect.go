@@ -44,7 +44,12 @@ detect must run as root on the engine's host.
 
 The output is the inventory JSON documented in docs/inventory.md (one object
 for one project, an array for several); migrate --inventory reads it.`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("detect: unexpected argument %q", args[0]))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.stdout = cmd.OutOrStdout()
 			opts.stderr = cmd.ErrOrStderr()
