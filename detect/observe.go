@@ -51,6 +51,8 @@ type Docker interface {
 	ContainerTop(ctx context.Context, id string, args []string) (container.TopResponse, error)
 }
 
+var _ Docker = (*client.Client)(nil)
+
 // Options configure Observe.
 type Options struct {
 	// Docker is the engine client. Nil means a client from the environment
@@ -74,7 +76,8 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-func (o *Options) defaults() error {
+// defaults fills in defaults; the returned func releases what it created.
+func (o *Options) defaults() (func(), error) {
 	if o.ProcRoot == "" {
 		o.ProcRoot = "/proc"
 	}
@@ -88,16 +91,17 @@ func (o *Options) defaults() error {
 		o.Interval = time.Second
 	}
 	if o.Samples < 0 || o.Interval < 0 {
-		return fmt.Errorf("samples and interval must not be negative")
+		return func() {}, fmt.Errorf("samples and interval must not be negative")
 	}
 	if o.Docker == nil {
 		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 		if err != nil {
-			return fmt.Errorf("docker client: %w: %w", ErrNoDaemon, err)
+			return func() {}, fmt.Errorf("docker client: %w: %w", ErrNoDaemon, err)
 		}
 		o.Docker = cli
+		return func() { cli.Close() }, nil
 	}
-	return nil
+	return func() {}, nil
 }
 
 // Observe observes exactly one project (Options.Projects[0]) and returns its
@@ -117,7 +121,9 @@ func Observe(ctx context.Context, opts Options) (*Inventory, error) {
 // pass of sampling and returns one inventory per project, sorted by project.
 // Containers of other projects count as outside peers.
 func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
-	if err := opts.defaults(); err != nil {
+	release, err := opts.defaults()
+	defer release()
+	if err != nil {
 		return nil, err
 	}
 	started := time.Now().UTC()
@@ -325,6 +331,7 @@ type observer struct {
 	ctrs       []*ctr
 	byID       map[string]*ctr
 	bindV6Only bool
+	selfNetns  string // our own network namespace, when ProcRoot has "self"
 	warnings   map[string]bool
 
 	listeners map[*ctr]map[listenerKey]Listener
@@ -367,6 +374,7 @@ func (o *observer) prepare(ctx context.Context) error {
 	if b, err := os.ReadFile(filepath.Join(o.opts.ProcRoot, "sys", "net", "ipv6", "bindv6only")); err == nil {
 		o.bindV6Only = strings.TrimSpace(string(b)) == "1"
 	}
+	o.selfNetns, _ = os.Readlink(filepath.Join(o.opts.ProcRoot, "self", "ns", "net"))
 	for _, c := range o.ctrs {
 		dir := filepath.Join(o.opts.ProcRoot, strconv.Itoa(c.statePid))
 		if _, err := os.Stat(dir); err != nil {
@@ -464,6 +472,13 @@ func (o *observer) sample(ctx context.Context) error {
 		}
 		if !read && lastErr != nil {
 			o.warn("namespace %s: %v", ns, lastErr)
+		}
+	}
+	if o.selfNetns != "" {
+		for _, c := range o.ctrs {
+			if c.networkMode == "host" && nsOf[c] != "" && nsOf[c] != o.selfNetns {
+				o.warn("container %s is on the engine's host network, which is not this host's network namespace (rootless docker?): its ports are not host ports here", c.name)
+			}
 		}
 	}
 	o.attribute(socks, owners, nsOf)
