@@ -230,3 +230,44 @@ func TestObserveErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestObserveAllProjects puts api in another project: its connections to web
+// become outside clients of web, not edges, and --all finds both projects.
+func TestObserveAllProjects(t *testing.T) {
+	d := fixtureDocker()
+	d.ctrs[1].Config.Labels = map[string]string{LabelStackNamespace: "other", LabelSwarmService: "other_api"}
+	o := fixtureOptions(d)
+	o.Projects = nil
+	o.All = true
+	invs, err := ObserveAll(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(invs) != 2 || invs[0].Project != "other" || invs[1].Project != "shop" {
+		t.Fatalf("projects: %+v", invs)
+	}
+	other, shop := invs[0], invs[1]
+	if len(other.Services) != 1 || other.Services[0].Service != "api" || len(other.Edges) != 0 {
+		t.Errorf("other: services %+v edges %+v", other.Services, other.Edges)
+	}
+	wantEdges := []Edge{
+		{From: "sidecar", To: "web", Port: 8443, Protocol: "tcp", Via: "loopback"},
+		{From: "worker", To: "web", Port: 8080, Protocol: "tcp", Via: "gateway"},
+	}
+	if !reflect.DeepEqual(shop.Edges, wantEdges) {
+		t.Errorf("shop edges:\n got %+v\nwant %+v", shop.Edges, wantEdges)
+	}
+	var web ServiceObservation
+	for _, s := range shop.Services {
+		if s.Service == "web" {
+			web = s
+		}
+	}
+	wantOutside := []OutsideClient{
+		{Port: 8080, Protocol: "tcp", Peers: []string{"127.0.0.1", "192.168.1.50"}},
+		{Port: 8443, Protocol: "tcp", Peers: []string{"::1"}},
+	}
+	if !reflect.DeepEqual(web.OutsideClients, wantOutside) {
+		t.Errorf("web outside clients:\n got %+v\nwant %+v", web.OutsideClients, wantOutside)
+	}
+}
