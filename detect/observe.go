@@ -163,17 +163,16 @@ func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
 
 // ctr is one running container of interest.
 type ctr struct {
-	id, name            string
-	project, service    string
-	networkMode         string // as Docker reports it
-	statePid            int
-	ips                 []netip.Addr // addresses on its networks
-	gateways            []netip.Addr
-	published           []Published
-	procsFile           string // cgroup.procs, or "" to ask the daemon (top)
-	hostNet             bool   // in the host network namespace (directly or by following)
-	followsID           string // container:ID target
-	inProjectOfInterest bool
+	id, name         string
+	project, service string
+	networkMode      string // as Docker reports it
+	statePid         int
+	ips              []netip.Addr // addresses on its networks
+	gateways         []netip.Addr
+	published        []Published
+	procsFile        string // cgroup.procs, or "" to ask the daemon (top)
+	hostNet          bool   // in the host network namespace (directly or by following)
+	followsID        string // container:ID target
 }
 
 func projectOf(labels map[string]string) (project, service string) {
@@ -208,13 +207,12 @@ func discover(ctx context.Context, opts Options) ([]*ctr, []string, error) {
 			}
 		}
 	}
-	// Every project container is inspected, also of projects not asked for:
-	// their processes then count as known peers outside the project rather
-	// than unknown ones. Only the requested projects get inventories.
+	// Only the requested projects' containers are inspected and read: a
+	// peer of another project is outside either way.
 	var picked []container.Summary
 	found := map[string]bool{}
 	for _, c := range list {
-		if p, _ := projectOf(c.Labels); p != "" {
+		if p, _ := projectOf(c.Labels); want[p] {
 			picked = append(picked, c)
 			found[p] = true
 		}
@@ -248,7 +246,6 @@ func discover(ctx context.Context, opts Options) ([]*ctr, []string, error) {
 				return
 			}
 			ctrs[i] = fromInspect(ins)
-			ctrs[i].inProjectOfInterest = want[ctrs[i].project]
 		}()
 	}
 	wg.Wait()
@@ -514,8 +511,6 @@ func (o *observer) pids(ctx context.Context, c *ctr) ([]int, error) {
 	return pids, nil
 }
 
-func isLoopback(a netip.Addr) bool { return a.IsLoopback() }
-
 // attribute turns one sample's sockets into listeners, edges and outside
 // clients.
 func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, nsOf map[*ctr]string) {
@@ -560,7 +555,7 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 				continue // TIME_WAIT, SYN_RECV: no owner
 			}
 			ow, ok := owners[s.inode]
-			if !ok || !ow.c.inProjectOfInterest {
+			if !ok {
 				continue
 			}
 			switch {
@@ -620,7 +615,7 @@ func findPeer(conns map[[2]netip.AddrPort][]nsSock, ns string, s sock) (nsSock, 
 			return c, true
 		}
 	}
-	if isLoopback(s.local.Addr()) {
+	if s.local.Addr().IsLoopback() {
 		return nsSock{}, false
 	}
 	for _, c := range cands {
