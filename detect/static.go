@@ -806,14 +806,22 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 					Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
 			case flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip":
 				h := val
+				valNode := sv
+				if !hasVal && i+1 < len(toks) {
+					valNode = toks[i+1].sv
+				}
 				if hh, pp, ok := strings.Cut(val, ":"); ok && !strings.Contains(pp, ":") {
-					if _, err := strconv.Atoi(pp); err == nil {
-						continue // host:port form is found by the address scan
+					if n, err := strconv.Atoi(pp); err == nil {
+						if IsLocalHost(hh) || IsBindAll(hh) {
+							sf.addListener(StaticListener{Protocol: "tcp", Port: n, Address: strings.Trim(hh, "[]"), Node: valNode.node, File: valNode.file, BindText: hh,
+								Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
+						}
+						continue
 					}
 					h = hh
 				}
 				if IsLocalHost(h) || IsBindAll(h) {
-					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: sv.node, File: sv.file, BindText: h,
+					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: valNode.node, File: valNode.file, BindText: h,
 						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
 				}
 			}

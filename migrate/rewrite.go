@@ -20,11 +20,22 @@ type editor struct {
 	// several services (an anchor) is edited once, consistently.
 	replaced map[*yaml.Node]string
 	removed  map[*yaml.Node]bool
+	styles   map[*detect.SourceFile]style
+}
+
+// style returns a file's style, computed once.
+func (e *editor) style(f *detect.SourceFile) style {
+	st, ok := e.styles[f]
+	if !ok {
+		st = fileStyle(f)
+		e.styles[f] = st
+	}
+	return st
 }
 
 func newEditor() *editor {
 	return &editor{texts: map[*detect.SourceFile]*text{}, edits: map[*detect.SourceFile][]Edit{},
-		replaced: map[*yaml.Node]string{}, removed: map[*yaml.Node]bool{}}
+		replaced: map[*yaml.Node]string{}, removed: map[*yaml.Node]bool{}, styles: map[*detect.SourceFile]style{}}
 }
 
 func (e *editor) text(f *detect.SourceFile) *text {
@@ -373,7 +384,7 @@ func (p *planner) buildEdits() (*Result, error) {
 // service's mapping, after editing existing ports and extra_hosts entries
 // in place.
 func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []detect.NodeRef) ([]string, error) {
-	st := fileStyle(target.File)
+	st := e.style(target.File)
 	var want []portSpec
 	for _, l := range s.listeners {
 		if l.decision == DecisionPublish {
@@ -752,8 +763,6 @@ func isTokenChar(c byte) bool {
 func (p *planner) addNetworks(e *editor) error {
 	f := p.c.Files[0]
 	t := e.text(f)
-	st := fileStyle(f)
-	_ = st
 	var lines []string
 	for _, np := range p.plan.Networks {
 		lines = append(lines, np.Name+":", "  internal: true")

@@ -31,6 +31,7 @@ type migrateOptions struct {
 	publishAddress string
 	force          []string
 	inventory      string
+	fromRunning    string
 	noEngine       bool
 
 	stdout, stderr io.Writer
@@ -68,6 +69,7 @@ a pull-request body (--format markdown).`,
 	f.StringVar(&o.publishAddress, "publish-address", "", "publish ports that would be open on all interfaces on this address instead")
 	f.StringArrayVar(&o.force, "force", nil, "migrate this service even if it seems to need the host network (repeatable)")
 	f.StringVar(&o.inventory, "inventory", "", "runtime evidence: an inventory written by `unhost detect`")
+	f.StringVar(&o.fromRunning, "from-running", "", "runtime evidence: detect the running project PROJECT first (needs root and the engine)")
 	f.BoolVar(&o.noEngine, "no-engine", false, "do not ask the Docker engine for image metadata")
 	return cmd
 }
@@ -121,12 +123,29 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 			opts.Force[f] = true
 		}
 	}
+	if o.inventory != "" && o.fromRunning != "" {
+		return usageErr(errors.New("--inventory and --from-running both give runtime evidence: choose one"))
+	}
 	if o.inventory != "" {
-		inv, err := readInventory(o.inventory)
+		inv, err := detect.ReadInventory(o.inventory)
 		if err != nil {
 			return err
 		}
 		opts.Inventory = inv
+	}
+	if o.fromRunning != "" {
+		inv, err := detect.Observe(ctx, detect.Options{Projects: []string{o.fromRunning}})
+		switch {
+		case errors.Is(err, detect.ErrPIDNamespace):
+			fmt.Fprintf(o.stderr, "unhost: warning: %v: using static evidence only\n", err)
+		case err != nil:
+			return fmt.Errorf("--from-running %s: %w", o.fromRunning, err)
+		default:
+			for _, w := range inv.Warnings {
+				fmt.Fprintf(o.stderr, "unhost: warning: %s\n", w)
+			}
+			opts.Inventory = inv
+		}
 	}
 	if !o.noEngine {
 		if ei, err := detect.NewEngineImages(ctx); err == nil {
@@ -245,19 +264,4 @@ func selectProfiles(c *detect.Compose, profiles []string) (map[string]bool, erro
 		}
 	}
 	return sel, nil
-}
-
-func readInventory(path string) (*detect.Inventory, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	var inv detect.Inventory
-	if err := json.Unmarshal(b, &inv); err != nil {
-		return nil, fmt.Errorf("%s: not an inventory: %w", path, err)
-	}
-	if inv.Version != detect.InventoryVersion {
-		return nil, fmt.Errorf("%s: inventory version %d, this unhost reads version %d", path, inv.Version, detect.InventoryVersion)
-	}
-	return &inv, nil
 }
