@@ -3,9 +3,11 @@ package migrate_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/unhost/unhost/detect"
@@ -71,17 +73,55 @@ func comments(t *testing.T, data []byte) []string {
 	return out
 }
 
+// composeV2 reports whether the docker compose v2 CLI is installed; under
+// CI=true it must be (make test installs it).
+func composeV2(t *testing.T) bool {
+	out, err := exec.Command("docker", "compose", "version", "--short").Output()
+	if err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
+		return true
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("docker compose v2 is not installed, and CI=true (make tools installs it)")
+	}
+	return false
+}
+
+// composeAccepts runs `docker compose config -q` on a file, with no
+// environment variables from this process but PATH and HOME.
+func composeAccepts(path string) (bool, string) {
+	cmd := exec.Command("docker", "compose", "-f", path, "config", "-q")
+	cmd.Dir = filepath.Dir(path)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	out, err := cmd.CombinedOutput()
+	return err == nil, strings.TrimSpace(string(out))
+}
+
 func TestCorpus(t *testing.T) {
 	dir := corpusDir(t)
+	useCompose := composeV2(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.y*ml"))
 	if len(files) < 50 {
 		t.Fatalf("corpus has %d files, want about 61", len(files))
 	}
-	migrated, refused := 0, 0
+	var migrated, refused, acceptedN atomic.Int32
+	t.Cleanup(func() {
+		t.Logf("%d migrated, %d refused, %d accepted by docker compose", migrated.Load(), refused.Load(), acceptedN.Load())
+	})
 	for _, f := range files {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			accepted := false
+			if useCompose {
+				accepted, _ = composeAccepts(f)
+				if accepted {
+					acceptedN.Add(1)
+				}
+			}
 			c, res, err := migrateFile(t, f)
+			if err != nil && accepted {
+				t.Fatalf("docker compose accepts the file, unhost refuses it: %v", err)
+			}
 			if err != nil {
 				if c != nil {
 					t.Fatalf("loads but does not migrate: %v", err)
@@ -91,14 +131,23 @@ func TestCorpus(t *testing.T) {
 				if strings.Contains(msg, "\n") || !strings.Contains(msg, "") {
 					t.Errorf("error is not one line: %q", msg)
 				}
-				refused++
+				refused.Add(1)
 				return
 			}
-			migrated++
+			migrated.Add(1)
 			if len(res.Files) == 0 {
 				return
 			}
 			old, out := res.Files[0].Old, res.Files[0].New
+			tmp := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(tmp, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if accepted {
+				if ok, msg := composeAccepts(tmp); !ok {
+					t.Errorf("docker compose accepts the input but not the output: %s", msg)
+				}
+			}
 			// every comment survives (as a multiset)
 			oc, nc := comments(t, old), comments(t, out)
 			have := map[string]int{}
@@ -112,10 +161,6 @@ func TestCorpus(t *testing.T) {
 				have[c]--
 			}
 			// a second run changes nothing
-			tmp := filepath.Join(t.TempDir(), name)
-			if err := os.WriteFile(tmp, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			_, res2, err := migrateFile(t, tmp)
 			if err != nil {
 				t.Fatalf("output does not migrate again: %v", err)
@@ -125,5 +170,4 @@ func TestCorpus(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d migrated, %d refused", migrated, refused)
 }
