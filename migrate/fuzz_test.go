@@ -3,9 +3,11 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/migrate"
@@ -23,6 +25,11 @@ func FuzzMigrate(f *testing.F) {
 	f.Add([]byte("services:\n  a: {image: x, network_mode: host, environment: [\"U=localhost:80\"]}\n"))
 	f.Add([]byte("x: &a {network_mode: host}\nservices:\n  s:\n    <<: *a\n    image: i\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// a hang is a failure too: a bot fed an untrusted file must not stall
+		timer := time.AfterFunc(20*time.Second, func() {
+			panic(fmt.Sprintf("migrate took more than 20s on:\n%q", data))
+		})
+		defer timer.Stop()
 		dir := t.TempDir()
 		p := filepath.Join(dir, "compose.yaml")
 		if err := os.WriteFile(p, data, 0o644); err != nil {

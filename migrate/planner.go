@@ -930,6 +930,7 @@ func (p *planner) decideNetworks() {
 			internalOnly = append(internalOnly, n)
 		}
 	}
+	defer p.joinPeerNetworks()
 	if len(internalOnly) == 0 {
 		return
 	}
@@ -1004,4 +1005,59 @@ func dedupeStrings(s []string) []string {
 		}
 	}
 	return out
+}
+
+// joinPeerNetworks puts a migrated service on the networks of the services
+// that are not migrated and that it talks to (either way), so that names
+// resolve between them: a bridge service on a network of its own keeps
+// reaching a migrated database.
+func (p *planner) joinPeerNetworks() {
+	all := p.c.Project.AllServices()
+	netsOf := func(name string) []string {
+		s, ok := all[name]
+		if !ok || len(s.Networks) == 0 {
+			return []string{"default"}
+		}
+		var out []string
+		for n := range s.Networks {
+			out = append(out, n)
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, r := range p.plan.References {
+		if r.Kind != RefService || r.Action != "rewrite" {
+			continue
+		}
+		from := p.netOwner(r.From)
+		var m, other string
+		switch {
+		case p.migrated(r.To) && !p.migrated(from) && !p.onHostAfter(from):
+			m, other = r.To, from
+		case p.migrated(from) && !p.migrated(r.To) && !p.onHostAfter(r.To):
+			m, other = from, r.To
+		default:
+			continue
+		}
+		s := p.svcs[m]
+		have := s.networks
+		if len(have) == 0 {
+			have = []string{"default"}
+		}
+		added := false
+		for _, n := range netsOf(other) {
+			found := false
+			for _, h := range have {
+				found = found || h == n
+			}
+			if !found {
+				have = append(have, n)
+				added = true
+			}
+		}
+		if added {
+			s.networks = have
+			s.netReason += "; joins " + strings.Join(netsOf(other), ", ") + " to reach " + other
+		}
+	}
 }
