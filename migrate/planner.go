@@ -407,6 +407,18 @@ func (p *planner) applyInventory() {
 					}
 				}
 			}
+			if l.bind == nil && detect.IsLoopback(ol.Address) {
+				// the process bound 127.0.0.1:P and the service's own
+				// command or environment says 127.0.0.1:P: that is its bind
+				for _, r := range s.facts.Refs {
+					if r.Port == ol.Port && detect.IsLoopback(r.Host) && r.Field != "healthcheck.test" && r.Node != nil && r.Token == r.Host+":"+strconv.Itoa(r.Port) {
+						l.bind = &detect.StaticListener{Protocol: ol.Protocol, Port: ol.Port, Address: r.Host, Node: r.Node, File: r.File, BindText: r.Host,
+							Evidence: detect.Evidence{Kind: "runtime", Where: r.Pos.String(), Detail: "observed bind " + r.Token + " matches " + r.Field}}
+						l.evidence = append(l.evidence, l.bind.Evidence)
+						break
+					}
+				}
+			}
 			s.listeners = append(s.listeners, l)
 		}
 		for _, st := range static {
