@@ -653,6 +653,12 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 	}
 	// KEY_PORT=8080 and KEY_HOST=localhost pairs
 	k := strings.ToUpper(v.key)
+	if roleOfKey(k) == RoleListen && isColonPort(strings.TrimSpace(val)) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(val), ":"))
+		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+		return
+	}
 	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
 		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
 		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") {

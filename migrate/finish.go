@@ -77,6 +77,9 @@ func (p *planner) finish(res *Result) {
 		p.warn("env file " + ef + " is missing: references in it could not be checked")
 	}
 	pl.Changed = len(res.Files) > 0
+	if !strings.HasPrefix(pl.ImageMetadata, "available") {
+		p.warn("image metadata " + pl.ImageMetadata + ": listeners are judged from the compose files alone; ports that only the image declares are not seen (run where the images are, or use detect)")
+	}
 	migrated := []string{}
 	for _, n := range p.names {
 		if p.svcs[n].action == ActionMigrate {

@@ -101,6 +101,7 @@ const (
 	RefAmbiguous   = "ambiguous"    // several services listen there
 	RefUnresolved  = "unresolved"   // no port known
 	RefObserved    = "observed"     // seen at runtime only
+	RefOutside     = "outside-file" // in an env file, .env or mounted file
 )
 
 // Reference is an address in one service's configuration that points at

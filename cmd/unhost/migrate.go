@@ -153,6 +153,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 			opts.Images = ei
 		}
 	}
+	opts.WorkDir, _ = os.Getwd()
 	res, err := migrate.Migrate(c, opts)
 	if err != nil {
 		var ue *migrate.UsageError
