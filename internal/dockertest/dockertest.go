@@ -201,7 +201,11 @@ func compile(goPkg string) ([]byte, error) {
 	return b, nil
 }
 
-const dockerfile = "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+// The binary and a file naming the tag share one layer, so that no two
+// builds (from test binaries running in parallel) share a layer: the 20.10
+// builder can fail ("failed to get digest") when another process removes an
+// image whose layer a running build reuses.
+const dockerfile = "FROM scratch\nCOPY root/ /\nENTRYPOINT [\"/app\"]\n"
 
 func buildImage(cli *client.Client, bin []byte, tag string, labels map[string]string) error {
 	var buf bytes.Buffer
@@ -210,7 +214,7 @@ func buildImage(cli *client.Client, bin []byte, tag string, labels map[string]st
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, bin}}
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"root/app", 0o755, bin}, {"root/unhost-test-image", 0o644, []byte(tag + "\n")}}
 	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
 			return err
