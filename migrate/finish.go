@@ -70,6 +70,9 @@ func (p *planner) finish(res *Result) {
 	for i := range pl.ManualSteps {
 		pl.ManualSteps[i].What = Redact(pl.ManualSteps[i].What)
 	}
+	for i := range pl.Blockers {
+		pl.Blockers[i].What = Redact(pl.Blockers[i].What)
+	}
 	sortSteps(pl.ManualSteps)
 	sortSteps(pl.Blockers)
 	// env files and .env: references there are out of reach

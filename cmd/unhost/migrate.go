@@ -190,7 +190,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 		o.stdout.Write(append(b, '\n'))
 	case "markdown":
 		md, err := templates.Render("migrate.md.tmpl", map[string]any{
-			"Projects": []map[string]any{{"Plan": res.Plan, "Diff": diff.String()}}})
+			"Projects": []map[string]any{{"Plan": res.Plan, "Diff": migrate.RedactDiff(diff.String())}}})
 		if err != nil {
 			return err
 		}
