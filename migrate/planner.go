@@ -266,7 +266,9 @@ func Migrate(c *detect.Compose, opts Options) (*Result, error) {
 	p.decideServices()
 	p.resolveReferences()
 	p.resolveOutside()
-	p.decidePublication()
+	if err := p.decidePublication(); err != nil {
+		return nil, err
+	}
 	p.decideNetworks()
 	res, err := p.buildEdits()
 	if err != nil {
@@ -781,10 +783,13 @@ func replacePort(tok string, from, to int) string {
 
 // decidePublication applies rules 2, 3 and 5 to every listener of every
 // migrated service.
-func (p *planner) decidePublication() {
+func (p *planner) decidePublication() error {
 	forced := map[string]bool{}
 	for _, pr := range p.opts.Publish {
 		s := p.svcs[p.netOwner(pr.Service)]
+		if s.action != ActionMigrate {
+			return &UsageError{fmt.Sprintf("--publish %s:%d: %s is not migrated (%s)", pr.Service, pr.Port, s.name, s.action)}
+		}
 		l := s.find(pr.Protocol, pr.Port)
 		if l == nil {
 			l = &listener{proto: pr.Protocol, port: pr.Port, addr: "0.0.0.0", assumed: true, usedBy: map[string]bool{}}
@@ -884,6 +889,7 @@ func (p *planner) decidePublication() {
 			}
 		}
 	}
+	return nil
 }
 
 // decideNetworks applies rule 6.

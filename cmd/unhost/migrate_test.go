@@ -19,6 +19,8 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 
 const simple = "services:\n  web:\n    image: nginx\n    network_mode: host\n    expose: [\"80\"]\n"
 
+const withSide = simple + "  side:\n    image: busybox\n"
+
 // aliasBomb expands to 9^9 nodes.
 func aliasBomb() []byte {
 	var b strings.Builder
@@ -87,7 +89,7 @@ func TestMigrateBadInput(t *testing.T) {
 
 func TestMigrateUsageErrors(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "compose.yaml", []byte(simple))
+	writeFile(t, dir, "compose.yaml", []byte(withSide))
 	cases := [][]string{
 		{"migrate", "--bogus"},
 		{"migrate", "--format", "yaml"},
@@ -95,6 +97,7 @@ func TestMigrateUsageErrors(t *testing.T) {
 		{"migrate", "--publish", "web:99999"},
 		{"migrate", "--publish", "web"},
 		{"migrate", "--force", "nosuch"},
+		{"migrate", "--publish", "side:80"},
 		{"migrate", "--profile", "nosuch"},
 		{"migrate", "--check", "--write"},
 		{"migrate", "--publish-address", "not-an-ip"},
