@@ -104,18 +104,18 @@ func isHostMode(v string) bool {
 
 func (v *view) migrateSays(name string) (fixed bool, advice string) {
 	if v.fix == nil {
-		return false, "`unhost migrate` cannot rewrite it until Compose loads the file: move it to a bridge network by hand"
+		return false, "`unhost migrate` cannot rewrite {it} until Compose loads the file: move {it} to a bridge network by hand"
 	}
 	action, reason := v.fix.serviceAction(name)
 	switch action {
 	case "migrate":
-		return true, "`unhost migrate` moves it to a bridge network with explicit ports"
+		return true, "`unhost migrate` moves {it} to a bridge network with explicit ports"
 	case "keep-host":
-		return false, "`unhost migrate` keeps it on the host network (" + reason + "): if it needs the host network for real, suppress this with `# unhost:ignore host-network`"
+		return false, "`unhost migrate` keeps {it} on the host network (" + reason + "): where the host network is needed for real, suppress this with `# unhost:ignore host-network`"
 	case "":
-		return false, "move it to a bridge network with explicit ports"
+		return false, "move {it} to a bridge network with explicit ports"
 	}
-	return false, "`unhost migrate` leaves it (" + action + ": " + reason + ")"
+	return false, "`unhost migrate` leaves {it} (" + action + ": " + reason + ")"
 }
 
 func (v *view) checkHostNetwork(s *service) []Finding {
@@ -133,16 +133,9 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 		if file == "" {
 			break
 		}
-		where := ""
-		switch {
-		case p.via == "merge":
-			where = " through a merged anchor"
-		case p.via == "extends":
-			where = " through extends"
-		}
 		fixed, advice := v.migrateSays(s.name)
 		out = append(out, Finding{Rule: RuleHostNetwork, File: file, Line: line, Col: col, Services: []string{s.name},
-			format: "{services} uses the host network (network_mode: host" + where + "): every port it opens is reachable wherever the host is, and it reaches every service bound on the host's loopback; " + advice,
+			format: "{services} {is} on the host network (network_mode: host): every port opened there is reachable wherever the host is, and every service bound to the host's loopback is reachable from there; " + advice,
 			Fix:    advice, FixedByMigrate: fixed})
 	case strings.HasPrefix(s.mode, "service:") || strings.HasPrefix(s.mode, "container:"):
 		target, chain := v.followChain(s)
@@ -151,7 +144,7 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 		}
 		fixed, advice := v.migrateSays(target)
 		out = append(out, Finding{Rule: RuleHostNetwork, File: p.file, Line: val.Line, Col: val.Column, Services: []string{s.name},
-			format: fmt.Sprintf("{services} shares the network namespace of %s, which is on the host network: it is exposed as if it were on the host network itself; moving %s moves it too: %s", chain, target, advice),
+			format: fmt.Sprintf("{services} share{s} the network namespace of %s, which is on the host network: exposed as if on the host network itself; moving %s moves {it} too, and %s", chain, target, advice),
 			Fix:    advice, FixedByMigrate: fixed})
 	}
 	for _, n := range s.networks {
@@ -162,9 +155,9 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 		if file == "" {
 			continue
 		}
-		advice := "attach it to an overlay network and publish the ports it serves with `ports:` (mode: host where clients need their source address); `unhost migrate` does not rewrite swarm stacks"
+		advice := "attach {it} to an overlay network and publish the ports it serves with `ports:` (mode: host where clients need their source address); `unhost migrate` does not rewrite swarm stacks"
 		out = append(out, Finding{Rule: RuleHostNetwork, File: file, Line: line, Col: col, Services: []string{s.name},
-			format: fmt.Sprintf("{services} joins network %q, the external host network of a swarm stack: every port it opens is reachable wherever the node is; %s", n, advice),
+			format: fmt.Sprintf("{services} join{s} network %q, the external host network of a swarm stack: every port opened there is reachable wherever the node is; %s", n, advice),
 			Fix:    advice})
 	}
 	return out
@@ -265,12 +258,12 @@ func (v *view) checkPortsIgnored(s *service) []Finding {
 		}
 		fixed, advice := v.migrateSays(s.name)
 		if fixed {
-			advice = "`unhost migrate` turns them into real port mappings as it moves the service to a bridge network"
+			advice = "`unhost migrate` turns them into real port mappings as it moves {it} to a bridge network"
 		} else {
-			advice = "delete them, or move the service to a bridge network where they take effect; " + advice
+			advice = "delete them, or move {it} to a bridge network where they take effect; " + advice
 		}
 		out = append(out, Finding{Rule: RulePortsIgnored, File: p.file, Line: k.Line, Col: k.Column, Services: []string{s.name},
-			format: "{services} is on the host network, where Docker ignores `ports:`: the service is reachable on every port it binds, on every interface; " + advice,
+			format: "{services} {is} on the host network, where Docker ignores `ports:`: every port bound there is reachable on every interface, whatever `ports:` says; " + advice,
 			Fix:    advice, FixedByMigrate: fixed})
 	}
 	return out

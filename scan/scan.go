@@ -223,7 +223,8 @@ func mergeFindings(in []Finding) []Finding {
 	}
 	for i := range out {
 		out[i].Services = uniqueSorted(out[i].Services)
-		out[i].Message = strings.ReplaceAll(out[i].format, "{services}", serviceList(out[i].Services))
+		out[i].Message = fillIn(out[i].format, out[i].Services)
+		out[i].Fix = migrate.Redact(fillIn(out[i].Fix, out[i].Services))
 		out[i].Message = migrate.Redact(out[i].Message)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return less(out[i], out[j]) })
@@ -301,4 +302,18 @@ func (t *textCache) lines(show string) []string {
 // showPath is how a path is shown: relative to workDir, forward slashes.
 func showPath(abs, workDir string) string {
 	return filepath.ToSlash(detect.DisplayPath(abs, workDir))
+}
+
+// fillIn puts the services into a message format and makes the words
+// around them agree: {services}, {is}, {it}, {s} and {es} (verb endings).
+func fillIn(format string, services []string) string {
+	one := len(services) <= 1
+	pick := func(a, b string) string {
+		if one {
+			return a
+		}
+		return b
+	}
+	return strings.NewReplacer("{services}", serviceList(services), "{is}", pick("is", "are"),
+		"{it}", pick("it", "them"), "{s}", pick("s", ""), "{es}", pick("es", "")).Replace(format)
 }

@@ -232,13 +232,13 @@ func serviceAbove(lines []string, i int) string {
 func scanText(f *File) []Finding {
 	var out []Finding
 	for _, h := range textHostModes(f.Data) {
-		advice := "`unhost migrate` cannot rewrite a file that is not YAML: move the service to a bridge network in the template by hand"
+		advice := "`unhost migrate` cannot rewrite a file that is not YAML: move {it} to a bridge network in the template by hand"
 		var svcs []string
 		if h.service != "" {
 			svcs = []string{h.service}
 		}
 		out = append(out, Finding{Rule: RuleHostNetwork, File: f.Show, Line: h.line, Col: h.col, Services: svcs,
-			format: "{services} uses the host network (network_mode: host): every port it opens is reachable wherever the host is; " + advice,
+			format: "{services} {is} on the host network (network_mode: host): every port opened there is reachable wherever the host is; " + advice,
 			Fix:    advice})
 	}
 	return out

@@ -15,6 +15,10 @@ func main() {
 // run executes the CLI with args and returns the process exit code. It is
 // separate from main so that tests can call it without a process.
 func run(args []string) int {
+	args, done := pluginArgs(args, os.Stdout)
+	if done {
+		return ExitOK
+	}
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()
