@@ -98,7 +98,8 @@ func (b *Baseline) take(f Finding) bool {
 // rule, file, services and the text of its line with spaces normalised.
 func fingerprint(f Finding, lines []string) string {
 	text := ""
-	if f.Line >= 1 && f.Line <= len(lines) {
+	// not-loadable is one finding a file, wherever the parser stopped
+	if f.Rule != RuleNotLoadable && f.Line >= 1 && f.Line <= len(lines) {
 		l := lines[f.Line-1]
 		text = strings.Join(strings.Fields(l[:commentStart(l)]), " ")
 	}

@@ -143,8 +143,9 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 			break
 		}
 		fixed, advice := v.migrateSays(target)
+		advice = fmt.Sprintf("moving %s moves {it} too; for %s: %s", target, target, fillIn(advice, []string{target}))
 		out = append(out, Finding{Rule: RuleHostNetwork, File: p.file, Line: val.Line, Col: val.Column, Services: []string{s.name},
-			format: fmt.Sprintf("{services} share{s} the network namespace of %s, which is on the host network: exposed as if on the host network itself; moving %s moves {it} too, and %s", chain, target, advice),
+			format: fmt.Sprintf("{services} share{s} the network namespace of %s, which is on the host network: exposed as if on the host network itself; %s", chain, advice),
 			Fix:    advice, FixedByMigrate: fixed})
 	}
 	for _, n := range s.networks {
@@ -258,7 +259,7 @@ func (v *view) checkPortsIgnored(s *service) []Finding {
 		}
 		fixed, advice := v.migrateSays(s.name)
 		if fixed {
-			advice = "`unhost migrate` turns them into real port mappings as it moves {it} to a bridge network"
+			advice = "`unhost migrate` moves {it} to a bridge network and turns them into real port mappings"
 		} else {
 			advice = "delete them, or move {it} to a bridge network where they take effect; " + advice
 		}
