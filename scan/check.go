@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/migrate"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -283,6 +284,7 @@ func (v *view) checkAllInterfaces(s *service) []Finding {
 			if !ok {
 				continue
 			}
+			text = migrate.Redact(text)
 			fix := "publish it on the address its clients need (e.g. " + loopbackExample(text) + " when only the host connects), or keep it public on purpose and suppress this with `# unhost:ignore all-interfaces`; `unhost migrate` does not change ports of services that are not on the host network"
 			out = append(out, Finding{Rule: RuleAllInterfaces, File: p.file, Line: item.Line, Col: item.Column, Services: []string{s.name},
 				format: fmt.Sprintf("port %q of {services} is published on all interfaces: it is reachable from every network the host is on, and ports published by Docker bypass host firewalls such as UFW; %s", text, fix),

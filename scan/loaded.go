@@ -142,7 +142,7 @@ func checkLoopback(c *detect.Compose, v *view) []Finding {
 			}
 			out = append(out, Finding{Rule: RuleLoopbackReference, File: r.File.Path, Line: r.Pos.Line, Col: r.Pos.Col, Services: []string{name},
 				format: fmt.Sprintf("{services} reach{es} %s at %s (%s): that works only while both share the host's network; on a bridge network localhost is the container itself; %s",
-					strings.Join(targets, " or "), r.Token, r.Field, advice),
+					strings.Join(targets, " or "), migrate.Redact(r.Token), r.Field, advice),
 				Fix: advice, FixedByMigrate: fixed})
 		}
 	}

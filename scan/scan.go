@@ -223,9 +223,9 @@ func mergeFindings(in []Finding) []Finding {
 	}
 	for i := range out {
 		out[i].Services = uniqueSorted(out[i].Services)
+		// values from the files were redacted where they were quoted
 		out[i].Message = fillIn(out[i].format, out[i].Services)
-		out[i].Fix = migrate.Redact(fillIn(out[i].Fix, out[i].Services))
-		out[i].Message = migrate.Redact(out[i].Message)
+		out[i].Fix = fillIn(out[i].Fix, out[i].Services)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return less(out[i], out[j]) })
 	return out
