@@ -96,7 +96,7 @@ func TestScanTextSummary(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"tree/compose.yaml:4:17: host-network: services kafka and zookeeper",       // the anchor
+		"tree/compose.yaml:4:17: host-network: services app, kafka and zookeeper",  // the anchor
 		"tree/compose.override.yaml:5:19: host-network: service exporter",          // the override
 		"tree/extends/base.yaml:4:19: host-network: services agent and agent-base", // extends
 		"tree/chain/compose.yaml:8:19: host-network: service torrent",              // service: chain
