@@ -72,7 +72,11 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 	for _, p := range projects {
 		name := p.Files[0].Show
 		if !p.Loadable() {
-			fmt.Fprintf(o.stderr, "%s: skipped: a %s, not a Compose project of its own\n", name, p.Files[0].Kind)
+			what := "a service fragment"
+			if p.Files[0].Kind == scan.KindText {
+				what = "a template that is not YAML"
+			}
+			fmt.Fprintf(o.stderr, "%s: skipped: %s, not a Compose project of its own\n", name, what)
 			continue
 		}
 		var files []string
