@@ -679,7 +679,7 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
 		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
-		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") {
+		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") && !serverPrefix(prefix) {
 			return // a client's port: handled with its host
 		}
 		if roleOfKey(k) == RoleAdvertise {
@@ -694,6 +694,9 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		prefix := hostPrefix(k)
 		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Role: roleOfKey(k),
 			Token: host, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+		if ref.Role == RoleConnect && serverPrefix(prefix) {
+			ref.Role = RoleListen // SERVER_HTTP_ADDR, HTTP_HOST: the service's own address
+		}
 		if IsBindAll(host) && ref.Role == RoleConnect {
 			ref.Role = RoleListen
 		}
@@ -890,6 +893,21 @@ func IsSwarm(c *Compose) bool {
 	}
 	for _, s := range c.Project.AllServices() {
 		if s.Deploy != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// serverPrefix reports whether an env prefix names the service's own
+// server (GF_SERVER_HTTP_ADDR, HTTP_HOST, WEB_HOST) rather than a client's
+// target (DB_HOST, REDIS_ADDR).
+func serverPrefix(prefix string) bool {
+	if prefix == "" || prefix == "SERVER" || prefix == "APP" {
+		return true
+	}
+	for _, k := range []string{"HTTP", "WEB", "LISTEN", "BIND", "HTTPS", "GRPC"} {
+		if strings.HasSuffix(prefix, k) || strings.HasSuffix(prefix, "_"+k+"_SERVER") {
 			return true
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of the scenario tests")
+var update = flag.Bool("update", false, "rewrite the golden files (migrate scenarios, scan and migrate --all)")
 
 // A scenario is a folder under testdata/migrate: the input files, an
 // optional args.txt (one flag per line; default "-f compose.yaml"), and
