@@ -74,17 +74,17 @@ type AddressRef struct {
 
 // ServiceFacts is what the Compose files say about one service.
 type ServiceFacts struct {
-	Name        string   `json:"name"`
-	NetworkMode string   `json:"network_mode,omitempty"`
+	Name        string `json:"name"`
+	NetworkMode string `json:"network_mode,omitempty"`
 	// HostNetworkKey is the key under which the service attaches the
 	// external network named "host" (swarm's form of host networking).
 	HostNetworkKey string   `json:"host_network_key,omitempty"`
 	Deploy         bool     `json:"deploy,omitempty"`
 	Replicas       int      `json:"replicas,omitempty"`
-	Image       string   `json:"image,omitempty"`
-	Profiles    []string `json:"profiles,omitempty"`
-	CapAdd      []string `json:"cap_add,omitempty"`
-	Devices     []string `json:"devices,omitempty"`
+	Image          string   `json:"image,omitempty"`
+	Profiles       []string `json:"profiles,omitempty"`
+	CapAdd         []string `json:"cap_add,omitempty"`
+	Devices        []string `json:"devices,omitempty"`
 	// Listeners, for host-network services; sorted.
 	Listeners []StaticListener `json:"listeners,omitempty"`
 	// Published are a bridge service's port mappings (host port -> target).

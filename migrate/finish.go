@@ -168,7 +168,7 @@ func exposureRow(svc string, l *listener, migrated bool) Exposure {
 
 // swarmIgnored are service keys that docker stack deploy ignores.
 var swarmIgnored = map[string]string{
-	"build": "stack deploy does not build images: build and push them first",
+	"build":         "stack deploy does not build images: build and push them first",
 	"cgroup_parent": "", "container_name": "swarm names tasks itself",
 	"depends_on": "swarm starts services in any order: make clients retry", "devices": "",
 	"external_links": "", "links": "", "network_mode": "", "restart": "use deploy.restart_policy",

@@ -21,7 +21,7 @@ type Plan struct {
 	// IgnoredBySwarm lists keys in the files that docker stack deploy
 	// ignores (swarm target only).
 	IgnoredBySwarm []Step `json:"ignored_by_swarm,omitempty"`
-	Policy  string   `json:"policy"` // auto, all, none
+	Policy         string `json:"policy"` // auto, all, none
 	// PublishAddress replaces all-interface publication when set.
 	PublishAddress string `json:"publish_address,omitempty"`
 	// Evidence is "static" (the files alone) or "runtime" (an inventory).

@@ -11,7 +11,6 @@ import (
 	"testing"
 )
 
-
 // fixtureDir holds the repo-like tree of hand-written scan fixtures.
 const fixtureDir = "../../testdata/scan"
 
