@@ -217,7 +217,7 @@ func ParseSource(path, abs string, data []byte) (*SourceFile, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d:%d: top level is not a mapping: not a compose file", path, root.Line, root.Column)
 	}
-	if n := expansion(root, map[*yaml.Node]int{}, 0); n > MaxAliasExpansion {
+	if n := AliasExpansion(root); n > MaxAliasExpansion {
 		return nil, fmt.Errorf("%s: yaml aliases expand to more than %d nodes: refusing a possible alias bomb", path, MaxAliasExpansion)
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -261,6 +261,11 @@ func yamlErrorText(err error) string {
 	}
 	return " " + strings.TrimPrefix(msg, "yaml: ")
 }
+
+// AliasExpansion counts the nodes n stands for once YAML aliases are
+// expanded, stopping early past MaxAliasExpansion: the bound that keeps
+// alias bombs away from compose-go.
+func AliasExpansion(n *yaml.Node) int { return expansion(n, map[*yaml.Node]int{}, 0) }
 
 // expansion counts the nodes n stands for once aliases are expanded,
 // stopping early once the bound is passed.

@@ -1038,14 +1038,8 @@ func (p *planner) addNetworks(e *editor) error {
 		if nets.Kind == yaml.ScalarNode && nets.Tag == "!!null" {
 			// "networks:" with nothing under it
 			at := t.blockInsertPoint(k)
-			indent := "  "
 			var b strings.Builder
-			for _, d := range defs {
-				b.WriteString(indent + d[0] + t.eol)
-				for _, l := range d[1:] {
-					b.WriteString(indent + indent + l + t.eol)
-				}
-			}
+			writeDefs(&b, defs, "  ", t.eol)
 			e.add(f, Edit{Start: at, End: at, Text: b.String()})
 			return nil
 		}
@@ -1062,14 +1056,20 @@ func (p *planner) addNetworks(e *editor) error {
 		b.WriteString(t.eol)
 	}
 	b.WriteString(t.eol + "networks:" + t.eol)
-	for _, d := range defs {
-		b.WriteString(indent + d[0] + t.eol)
-		for _, l := range d[1:] {
-			b.WriteString(indent + indent + l + t.eol)
-		}
-	}
+	writeDefs(&b, defs, indent, t.eol)
 	e.add(f, Edit{Start: at, End: at, Text: b.String()})
 	return nil
+}
+
+// writeDefs writes network definitions ("name:" and its settings) one
+// indentation step under a top-level networks: key.
+func writeDefs(b *strings.Builder, defs [][]string, indent, eol string) {
+	for _, d := range defs {
+		b.WriteString(indent + d[0] + eol)
+		for _, l := range d[1:] {
+			b.WriteString(indent + indent + l + eol)
+		}
+	}
 }
 
 // indentLines re-indents "name:"/"  internal: true" pairs to a mapping's

@@ -268,37 +268,10 @@ func ParseBounded(data []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	root := doc.Content[0]
-	if n := expansion(root, map[*yaml.Node]int{}, 0); n > detect.MaxAliasExpansion {
+	if n := detect.AliasExpansion(root); n > detect.MaxAliasExpansion {
 		return nil, fmt.Errorf("yaml aliases expand to more than %d nodes: refusing a possible alias bomb", detect.MaxAliasExpansion)
 	}
 	return root, nil
-}
-
-// expansion counts the nodes n stands for once aliases are expanded,
-// stopping early once the bound is passed.
-func expansion(n *yaml.Node, memo map[*yaml.Node]int, depth int) int {
-	if n == nil {
-		return 0
-	}
-	if v, ok := memo[n]; ok {
-		return v
-	}
-	if depth > 1000 {
-		return detect.MaxAliasExpansion + 1
-	}
-	memo[n] = detect.MaxAliasExpansion + 1 // a cycle counts as too much
-	total := 1
-	if n.Kind == yaml.AliasNode {
-		total += expansion(n.Alias, memo, depth+1)
-	}
-	for _, c := range n.Content {
-		total += expansion(c, memo, depth+1)
-		if total > detect.MaxAliasExpansion {
-			break
-		}
-	}
-	memo[n] = total
-	return total
 }
 
 // serviceKeys are keys that only Compose services have together.

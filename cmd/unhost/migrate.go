@@ -102,24 +102,9 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	if o.check && (o.write || o.output != "") {
 		return usageErr(errors.New("--check writes nothing: drop --write and -o"))
 	}
-	opts, err := o.swarmOptions()
+	opts, err := o.migrateOptions()
 	if err != nil {
 		return err
-	}
-	for _, p := range o.publish {
-		switch p {
-		case migrate.PolicyAuto, migrate.PolicyAll, migrate.PolicyNone:
-			opts.Policy = p
-			continue
-		}
-		pr, err := migrate.ParsePortRef(p)
-		if err != nil {
-			return usageErr(fmt.Errorf("--publish %w", err))
-		}
-		opts.Publish = append(opts.Publish, pr)
-	}
-	if o.publishAddress != "" && !validIP(o.publishAddress) {
-		return usageErr(fmt.Errorf("--publish-address %q: not an IP address", o.publishAddress))
 	}
 	c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: o.files, ProjectDirectory: o.projectDir,
 		EnvFiles: o.envFiles, ProjectName: o.projectName, Env: o.env})
@@ -135,22 +120,6 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 			return usageErr(err)
 		}
 		opts.Selected = sel
-	}
-	if len(o.force) > 0 {
-		opts.Force = map[string]bool{}
-		for _, f := range o.force {
-			opts.Force[f] = true
-		}
-	}
-	if o.inventory != "" && o.fromRunning != "" {
-		return usageErr(errors.New("--inventory and --from-running both give runtime evidence: choose one"))
-	}
-	if o.inventory != "" {
-		inv, err := detect.ReadInventory(o.inventory)
-		if err != nil {
-			return err
-		}
-		opts.Inventory = inv
 	}
 	if o.fromRunning != "" {
 		inv, err := detect.Observe(ctx, detect.Options{Projects: []string{o.fromRunning}})
@@ -289,9 +258,10 @@ func selectProfiles(c *detect.Compose, profiles []string) (map[string]bool, erro
 	return sel, nil
 }
 
-// swarmOptions starts migrate's options from the flags that choose the
-// target and its settings.
-func (o *migrateOptions) swarmOptions() (migrate.Options, error) {
+// migrateOptions turns the flags that apply to every project (target,
+// publication, --force, --inventory) into migrate's options; runMigrate
+// and runMigrateAll both start from it.
+func (o *migrateOptions) migrateOptions() (migrate.Options, error) {
 	opts := migrate.Options{Policy: migrate.PolicyAuto, PublishAddress: o.publishAddress,
 		Target: o.target, PublishMode: o.publishMode, EndpointMode: o.endpointMode}
 	switch o.target {
@@ -308,6 +278,37 @@ func (o *migrateOptions) swarmOptions() (migrate.Options, error) {
 	case "", "vip", "dnsrr":
 	default:
 		return opts, usageErr(fmt.Errorf("--endpoint-mode %q: want vip or dnsrr", o.endpointMode))
+	}
+	for _, p := range o.publish {
+		switch p {
+		case migrate.PolicyAuto, migrate.PolicyAll, migrate.PolicyNone:
+			opts.Policy = p
+			continue
+		}
+		pr, err := migrate.ParsePortRef(p)
+		if err != nil {
+			return opts, usageErr(fmt.Errorf("--publish %w", err))
+		}
+		opts.Publish = append(opts.Publish, pr)
+	}
+	if o.publishAddress != "" && !validIP(o.publishAddress) {
+		return opts, usageErr(fmt.Errorf("--publish-address %q: not an IP address", o.publishAddress))
+	}
+	if len(o.force) > 0 {
+		opts.Force = map[string]bool{}
+		for _, f := range o.force {
+			opts.Force[f] = true
+		}
+	}
+	if o.inventory != "" && o.fromRunning != "" {
+		return opts, usageErr(errors.New("--inventory and --from-running both give runtime evidence: choose one"))
+	}
+	if o.inventory != "" {
+		inv, err := detect.ReadInventory(o.inventory)
+		if err != nil {
+			return opts, err
+		}
+		opts.Inventory = inv
 	}
 	return opts, nil
 }

@@ -48,7 +48,7 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 	if len(o.files) > 0 || o.output != "" || o.projectName != "" || o.projectDir != "" || len(o.profiles) > 0 {
 		return usageErr(errors.New("--all finds the projects itself: drop -f, -o, -p, --project-directory and --profile"))
 	}
-	base, err := allMigrateOptions(o)
+	base, err := o.migrateOptions()
 	if err != nil {
 		return err
 	}
@@ -241,40 +241,4 @@ func reportProject(w io.Writer, name string, err error) {
 		msg = name + ": " + msg
 	}
 	fmt.Fprintln(w, "unhost: "+msg)
-}
-
-// allMigrateOptions turns the flags shared with `unhost migrate` into
-// options for every project (a copy of the parsing in runMigrate, which
-// stays the single-project path).
-func allMigrateOptions(o *migrateOptions) (migrate.Options, error) {
-	opts := migrate.Options{Policy: migrate.PolicyAuto, PublishAddress: o.publishAddress}
-	for _, p := range o.publish {
-		switch p {
-		case migrate.PolicyAuto, migrate.PolicyAll, migrate.PolicyNone:
-			opts.Policy = p
-			continue
-		}
-		pr, err := migrate.ParsePortRef(p)
-		if err != nil {
-			return opts, usageErr(fmt.Errorf("--publish %w", err))
-		}
-		opts.Publish = append(opts.Publish, pr)
-	}
-	if o.publishAddress != "" && !validIP(o.publishAddress) {
-		return opts, usageErr(fmt.Errorf("--publish-address %q: not an IP address", o.publishAddress))
-	}
-	if len(o.force) > 0 {
-		opts.Force = map[string]bool{}
-		for _, f := range o.force {
-			opts.Force[f] = true
-		}
-	}
-	if o.inventory != "" {
-		inv, err := detect.ReadInventory(o.inventory)
-		if err != nil {
-			return opts, err
-		}
-		opts.Inventory = inv
-	}
-	return opts, nil
 }
