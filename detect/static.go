@@ -273,9 +273,16 @@ func Analyze(c *Compose, images ImageInspector) *Facts {
 		}
 		nodes := c.ServiceNodes(name)
 		if sf.HostNetwork() {
-			for _, p := range s.Ports {
-				l := portListener(p)
-				l.Evidence = Evidence{Kind: "ports", Where: findPortPos(nodes, p), Detail: "ignored under host networking: " + portText(p)}
+			for _, r := range coalescePorts(s.Ports) {
+				l := portListener(r.first)
+				if r.n > 1 {
+					l.PortEnd = l.Port + r.n - 1
+				}
+				text := portText(r.first)
+				if r.n > 1 {
+					text = fmt.Sprintf("%s (%d ports to %d)", text, r.n, l.PortEnd)
+				}
+				l.Evidence = Evidence{Kind: "ports", Where: findPortPos(nodes, r.first), Detail: "ignored under host networking: " + text}
 				sf.Listeners = append(sf.Listeners, l)
 			}
 			for _, e := range s.Expose {
@@ -454,8 +461,8 @@ type scalarValue struct {
 	field string // environment.KEY, command, entrypoint, healthcheck.test
 	key   string // environment key, "" otherwise
 	value string // for "K=V" list items: V
-	// siblings are the other environment entries of the same mapping.
-	siblings map[string]*yaml.Node
+	// prevFlag is the command-line flag before this argument, if any.
+	prevFlag string
 }
 
 // scanConfig finds listeners and address references in a service's
@@ -529,13 +536,65 @@ func commandValues(f *SourceFile, v *yaml.Node, field string) []scalarValue {
 	case yaml.ScalarNode:
 		out = append(out, scalarValue{file: f, node: v, field: field, value: v.Value})
 	case yaml.SequenceNode:
+		prev := ""
 		for _, item := range v.Content {
 			if item.Kind == yaml.ScalarNode {
-				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value})
+				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value, prevFlag: prev})
+				prev = ""
+				if strings.HasPrefix(item.Value, "-") && !strings.Contains(item.Value, "=") {
+					prev = item.Value
+				}
 			}
 		}
 	}
 	return out
+}
+
+// clientFlagWords name a command-line flag whose address is where the
+// program connects; listenFlagWords one where it listens.
+var (
+	clientFlagWords = []string{"connect", "upstream", "target", "backend", "proxy", "remote", "peer", "join", "server",
+		"url", "broker", "dest", "forward", "mysql", "postgres", "pg", "mongo", "redis", "kafka", "zookeeper", "amqp",
+		"rabbit", "elastic", "db", "database", "master", "primary", "seed", "endpoint", "api"}
+	listenFlagWords = []string{"listen", "bind", "addr", "address", "tcp", "udp", "http", "port", "serve", "web", "metrics", "grpc"}
+)
+
+// flagRole says whether a flag's address argument is a listen address,
+// a connect address, or "" when the flag does not tell.
+func flagRole(flag string) string {
+	f := strings.ToLower(strings.TrimLeft(flag, "-"))
+	if f == "" {
+		return ""
+	}
+	for _, w := range clientFlagWords {
+		if strings.Contains(f, w) {
+			return RoleConnect
+		}
+	}
+	for _, w := range listenFlagWords {
+		if strings.Contains(f, w) {
+			return RoleListen
+		}
+	}
+	return ""
+}
+
+// flagBefore returns the flag that an address at byte i of a command
+// string belongs to: "--bind=ADDR" or "--bind ADDR".
+func flagBefore(val string, i int) string {
+	before := strings.TrimRight(val[:i], " ")
+	if strings.HasSuffix(before, "=") {
+		before = strings.TrimSuffix(before, "=")
+		if j := strings.LastIndexAny(before, " \t"); j >= 0 {
+			before = before[j+1:]
+		}
+		return before
+	}
+	fields := strings.Fields(before)
+	if len(fields) > 0 && strings.HasPrefix(fields[len(fields)-1], "-") {
+		return fields[len(fields)-1]
+	}
+	return ""
 }
 
 // addrRe finds host:port and scheme://host[:port] tokens.
@@ -635,6 +694,15 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		}
 		found = true
 		r := role
+		if (v.field == "command" || v.field == "entrypoint") && scheme == "" && (IsLocalHost(host) || IsBindAll(host)) {
+			flag := v.prevFlag
+			if f := flagBefore(val, m[2]); f != "" {
+				flag = f
+			}
+			if fr := flagRole(flag); fr != "" {
+				r = fr
+			}
+		}
 		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
 			// host:port:port, a server-list entry (ZooKeeper peers): the
 			// first port alone does not say whose it is
@@ -912,4 +980,30 @@ func serverPrefix(prefix string) bool {
 		}
 	}
 	return false
+}
+
+// portRun is a run of consecutive ports entries (compose-go expands a
+// range like 10000-10020 into one entry per port).
+type portRun struct {
+	first types.ServicePortConfig
+	n     int
+}
+
+func coalescePorts(ports []types.ServicePortConfig) []portRun {
+	var out []portRun
+	for _, p := range ports {
+		if k := len(out) - 1; k >= 0 {
+			r := &out[k]
+			f := r.first
+			pub, err1 := strconv.Atoi(p.Published)
+			fpub, err2 := strconv.Atoi(f.Published)
+			if p.Protocol == f.Protocol && p.HostIP == f.HostIP && p.Mode == f.Mode &&
+				int(p.Target) == int(f.Target)+r.n && (p.Published == "" && f.Published == "" || err1 == nil && err2 == nil && pub == fpub+r.n) {
+				r.n++
+				continue
+			}
+		}
+		out = append(out, portRun{first: p, n: 1})
+	}
+	return out
 }

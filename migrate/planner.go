@@ -374,7 +374,9 @@ func (s *svc) addStatic(sl *detect.StaticListener, via string) {
 		l = &listener{proto: sl.Protocol, port: sl.Port, portEnd: sl.PortEnd, assumed: true, addr: "0.0.0.0", usedBy: map[string]bool{}, via: via}
 		s.listeners = append(s.listeners, l)
 	}
-	l.evidence = append(l.evidence, sl.Evidence)
+	if !hasEvidence(l.evidence, sl.Evidence) {
+		l.evidence = append(l.evidence, sl.Evidence)
+	}
 	if sl.OutsideHint {
 		l.outside = true
 		if l.outsideWhy == "" {
@@ -1225,4 +1227,23 @@ func clusterKey(field string) bool {
 		}
 	}
 	return false
+}
+
+// hasEvidence reports whether ev holds e, or another observation at the
+// same place (one argument read both as a flag and as an address).
+func hasEvidence(ev []detect.Evidence, e detect.Evidence) bool {
+	for _, x := range ev {
+		if x == e || e.Where != "" && x.Where == e.Where && x.Kind == e.Kind && lastWord(x.Detail) == lastWord(e.Detail) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
 }
