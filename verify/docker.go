@@ -1,0 +1,269 @@
+package verify
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// NewClient connects to the Docker Engine from the environment, negotiating
+// the API version (Engine 20.10 speaks 1.41), and checks that it answers.
+func NewClient(ctx context.Context) (*client.Client, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Ping(pctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine does not answer: %w", err)
+	}
+	return c, nil
+}
+
+// checkStatic refuses a binary that cannot run in a FROM scratch image.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("probe binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("probe binary %s is dynamically linked: build unhost with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
+
+// buildProbeImage builds FROM scratch with the static binary as
+// entrypoint, through the Docker API: nothing is pulled.
+func buildProbeImage(ctx context.Context, c *client.Client, binary, tag string, labels map[string]string) error {
+	if err := checkStatic(binary); err != nil {
+		return err
+	}
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return fmt.Errorf("read probe binary: %w", err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dockerfile := []byte("FROM scratch\nCOPY unhost /unhost\nENTRYPOINT [\"/unhost\"]\n")
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"Dockerfile", 0o644, dockerfile}, {"unhost", 0o755, bin}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
+			return fmt.Errorf("probe build context: %w", err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return fmt.Errorf("probe build context: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("probe build context: %w", err)
+	}
+	resp, err := c.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Labels:      labels,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return fmt.Errorf("build probe image: %w", err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("build probe image: %w", err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("build probe image: %s", strings.TrimSpace(msg.Error))
+		}
+	}
+}
+
+// runProbe runs the probe image inside the network namespace of container
+// target and returns the task results.
+func runProbe(ctx context.Context, c *client.Client, img, target string, labels map[string]string, deadline time.Duration, tasks []ProbeTask) ([]ProbeResult, error) {
+	spec, err := json.Marshal(tasks)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := c.ContainerCreate(ctx, &container.Config{
+		Image:  img,
+		Cmd:    []string{"probe", "batch", "--deadline", deadline.String(), string(spec)},
+		Labels: labels,
+	}, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + target)}, nil, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("create probe container: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = c.ContainerRemove(rctx, cr.ID, container.RemoveOptions{Force: true})
+	}()
+	waitC, errC := c.ContainerWait(ctx, cr.ID, container.WaitConditionNextExit)
+	if err := c.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
+		return nil, fmt.Errorf("start probe container: %w", err)
+	}
+	select {
+	case err := <-errC:
+		return nil, fmt.Errorf("wait for probe container: %w", err)
+	case <-waitC:
+	}
+	logs, err := c.ContainerLogs(ctx, cr.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("probe output: %w", err)
+	}
+	defer logs.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
+		return nil, fmt.Errorf("probe output: %w", err)
+	}
+	var results []ProbeResult
+	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
+		return nil, fmt.Errorf("probe failed: %s", strings.TrimSpace(stderr.String()+" "+stdout.String()))
+	}
+	return results, nil
+}
+
+// Leftover is what a cleanup removed, by kind, for reporting.
+type Leftover struct {
+	Kind string
+	Name string
+}
+
+// pidAlive tells whether the unhost process that owns a run still exists.
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Cleanup removes every container, network, volume and image labelled by a
+// verify run. With onlyRun set, only that run's; otherwise only runs whose
+// owning process is gone, never those of a verify still running.
+func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover, error) {
+	f := filters.NewArgs()
+	if onlyRun != "" {
+		f.Add("label", LabelRun+"="+onlyRun)
+	} else {
+		f.Add("label", LabelRun)
+	}
+	stale := func(l map[string]string) bool {
+		if onlyRun != "" {
+			return true
+		}
+		pid, _ := strconv.Atoi(l[LabelPID])
+		return !pidAlive(pid)
+	}
+	var removed []Leftover
+	var errs []error
+	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, ct := range cs {
+		if !stale(ct.Labels) {
+			continue
+		}
+		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		name := ct.ID[:12]
+		if len(ct.Names) > 0 {
+			name = strings.TrimPrefix(ct.Names[0], "/")
+		}
+		removed = append(removed, Leftover{"container", name})
+	}
+	ns, err := c.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns {
+		if !stale(n.Labels) {
+			continue
+		}
+		if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, Leftover{"network", n.Name})
+	}
+	vs, err := c.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vs.Volumes {
+		if !stale(v.Labels) {
+			continue
+		}
+		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, Leftover{"volume", v.Name})
+	}
+	is, err := c.ImageList(ctx, image.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list images: %w", err)
+	}
+	for _, im := range is {
+		if !stale(im.Labels) {
+			continue
+		}
+		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		name := im.ID
+		if len(im.RepoTags) > 0 {
+			name = im.RepoTags[0]
+		}
+		removed = append(removed, Leftover{"image", name})
+	}
+	sort.Slice(removed, func(i, j int) bool {
+		if removed[i].Kind != removed[j].Kind {
+			return removed[i].Kind < removed[j].Kind
+		}
+		return removed[i].Name < removed[j].Name
+	})
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("cleanup: %w", errors.Join(errs...))
+	}
+	return removed, nil
+}
