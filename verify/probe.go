@@ -38,11 +38,20 @@ type ProbeResult struct {
 // Probe runs one task, retrying failures until ctx ends: a service that
 // just became healthy may still be opening its other ports.
 func Probe(ctx context.Context, t ProbeTask) ProbeResult {
+	var last ProbeResult
 	for {
 		r := probeOnce(ctx, t)
-		if r.OK || ctx.Err() != nil {
+		if r.OK {
 			return r
 		}
+		if ctx.Err() != nil {
+			// A try cut short by the deadline says less than the one before.
+			if last.Detail != "" {
+				return last
+			}
+			return r
+		}
+		last = r
 		select {
 		case <-ctx.Done():
 			return r

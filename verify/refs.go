@@ -40,7 +40,11 @@ var urlNoPortRE = regexp.MustCompile(`(?i)\b(https?|redis|amqp|postgres(?:ql)?|m
 var defaultPorts = map[string]int{"http": 80, "https": 443, "redis": 6379, "amqp": 5672, "postgres": 5432, "postgresql": 5432, "mysql": 3306, "mongodb": 27017, "nats": 4222}
 
 // localHosts are names that mean "this network namespace".
-var localHosts = map[string]bool{"localhost": true, "127.0.0.1": true, "[::1]": true, "::1": true, "0.0.0.0": true}
+var localHosts = map[string]bool{"localhost": true, "127.0.0.1": true, "[::1]": true, "::1": true}
+
+// bindAll are wildcard listen addresses: "0.0.0.0:8080" in a command says
+// where a server listens, not what a client connects to.
+var bindAll = map[string]bool{"0.0.0.0": true, "::": true}
 
 // HostGateway names lead to services on the host.
 var hostGateway = map[string]bool{"host.docker.internal": true, "host-gateway": true, "gateway.docker.internal": true}
@@ -61,6 +65,9 @@ func scanRefs(services map[string]types.ServiceConfig) []Ref {
 				continue
 			}
 			h := strings.Trim(host, "[]")
+			if bindAll[h] {
+				continue // a listen address, not a reference
+			}
 			if !names[host] && !localHosts[host] && !localHosts[h] && !hostGateway[host] {
 				continue
 			}
