@@ -33,7 +33,12 @@ type ProbeResult struct {
 	Task   ProbeTask `json:"task"`
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail"`
+	final  bool      // a failure that retrying will not change
 }
+
+// finalError marks a probe failure that is a settled fact, not a service
+// still starting: e.g. a port listening, but only on loopback.
+type finalError struct{ error }
 
 // Probe runs one task, retrying failures until ctx ends: a service that
 // just became healthy may still be opening its other ports.
@@ -49,6 +54,9 @@ func Probe(ctx context.Context, t ProbeTask) ProbeResult {
 			if last.Detail != "" {
 				return last
 			}
+			return r
+		}
+		if r.final {
 			return r
 		}
 		last = r
@@ -77,6 +85,8 @@ func probeOnce(ctx context.Context, t ProbeTask) ProbeResult {
 	}
 	if err != nil {
 		r.Detail = err.Error()
+		var fe finalError
+		r.final = errors.As(err, &fe)
 		return r
 	}
 	r.OK = true
@@ -200,7 +210,7 @@ func probeListening(spec string) (string, error) {
 	case len(addrs) == 0:
 		return "", fmt.Errorf("nothing %s on %d/%s", verb, port, proto)
 	case !reachable:
-		return "", fmt.Errorf("%s only on loopback (%s): unreachable from other containers and through published ports; bind to 0.0.0.0", verb, strings.Join(addrs, ", "))
+		return "", finalError{fmt.Errorf("%s only on loopback (%s): unreachable from other containers and through published ports; bind to 0.0.0.0", verb, strings.Join(addrs, ", "))}
 	}
 	return fmt.Sprintf("%s on %s", verb, strings.Join(addrs, ", ")), nil
 }
