@@ -48,7 +48,12 @@ ports, service references, stack-internal ports, health and optional HTTP
 endpoints from inside the containers' network namespaces, tears it down and
 reports. Exit status: 0 all checks pass, 4 a check failed, 1 verify could not
 run, 2 bad flags.`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("unexpected argument %q: compose files go with -f", args[0]))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return runVerify(cmd.Context(), o)
