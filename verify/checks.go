@@ -161,7 +161,11 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 			if deadline < 5*time.Second {
 				deadline = 5 * time.Second
 			}
-			results, err := runProbe(ctx, r.cli, r.image, r.containers[svc].ID, r.labels, deadline, pts)
+			results, err := runProbe(ctx, r.cli, r.image, r.containers[svc].ID, r.labels, deadline, pts, func(id string) {
+				mu.Lock()
+				r.probes = append(r.probes, id)
+				mu.Unlock()
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			for i, t := range list {

@@ -145,8 +145,10 @@ func writeTar(w io.Writer, files ...tarFile) error {
 }
 
 // runProbe runs the probe image inside the network namespace of container
-// target and returns the task results.
-func runProbe(ctx context.Context, c *client.Client, img, target string, labels map[string]string, deadline time.Duration, tasks []ProbeTask) ([]ProbeResult, error) {
+// target and returns the task results. The probe container is left for the
+// caller to remove (created is called with its id): removal is off the
+// critical path, in teardown.
+func runProbe(ctx context.Context, c *client.Client, img, target string, labels map[string]string, deadline time.Duration, tasks []ProbeTask, created func(id string)) ([]ProbeResult, error) {
 	spec, err := json.Marshal(tasks)
 	if err != nil {
 		return nil, err
@@ -159,11 +161,7 @@ func runProbe(ctx context.Context, c *client.Client, img, target string, labels 
 	if err != nil {
 		return nil, fmt.Errorf("create probe container: %w", err)
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = c.ContainerRemove(rctx, cr.ID, container.RemoveOptions{Force: true})
-	}()
+	created(cr.ID)
 	waitC, errC := c.ContainerWait(ctx, cr.ID, container.WaitConditionNextExit)
 	if err := c.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("start probe container: %w", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -133,6 +134,7 @@ type runner struct {
 	report  *Report
 	// filled after up
 	containers map[string]container.InspectResponse // service -> first container
+	probes     []string                               // probe container ids
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -161,13 +163,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.labels = map[string]string{LabelRun: r.runID, LabelPID: strconv.Itoa(os.Getpid())}
 	r.image = "unhost-verify-probe:" + r.runID
 
-	if r.compose, err = FindCompose(ctx); err != nil {
-		return nil, err
-	}
+	// Asking compose its version starts two processes: do it meanwhile.
+	composeC := make(chan error, 1)
+	go func() {
+		var err error
+		r.compose, err = FindCompose(ctx)
+		composeC <- err
+	}()
 	if r.cli, err = NewClient(ctx); err != nil {
+		<-composeC
 		return nil, err
 	}
 	defer r.cli.Close()
+	if err := <-composeC; err != nil {
+		return nil, err
+	}
 	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
 		r.progress("warning: removing leftovers of earlier runs: %v", err)
 	} else if len(left) > 0 {
@@ -269,6 +279,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.refChecks(tasks)
 	r.httpChecks(tasks, specs)
 	r.runProbes(ctx, tasks, start)
+	r.progress("probe containers done")
 	r.internalChecks(ctx, internal, preHeld)
 
 	// The watch window runs from each container's start, so that the time
@@ -282,8 +293,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
 	}
-	r.progress("probes done")
+	r.progress("probes done; internal checked")
 	r.healthChecks(ctx)
+	r.progress("health checked")
 	r.report.finish(start)
 	return r.report, nil
 }
@@ -310,10 +322,25 @@ func (r *runner) teardown(ctx context.Context) {
 		}()
 	}
 	r.progress("tearing down %s", r.name)
+	// The probe containers and image, beside compose down: they are not
+	// on the stack's networks.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, id := range r.probes {
+			_ = r.cli.ContainerRemove(tctx, id, container.RemoveOptions{Force: true})
+		}
+		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+			r.progress("warning: remove probe image: %v", err)
+		}
+	}()
 	var out bytes.Buffer
 	if err := r.compose.Run(tctx, &out, &out, "-p", r.name, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
 		r.progress("warning: compose down: %v: %s", err, lastLines(out.String(), 3))
 	}
+	wg.Wait()
+	// Whatever is left (e.g. after an interrupted up) goes by label.
 	if _, err := Cleanup(tctx, r.cli, r.runID); err != nil {
 		r.progress("warning: %v", err)
 	}

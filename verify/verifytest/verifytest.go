@@ -79,7 +79,7 @@ func RemoveBinary() {
 // when CI=true and no engine answers, else it is skipped), compose v2 (same
 // rule), the testserver image in UNHOST_TEST_IMAGE, and a check at cleanup
 // that nothing labelled by a verify run of this process is left.
-func Env(t *testing.T) *client.Client {
+func Env(t testing.TB) *client.Client {
 	t.Helper()
 	cli := dockertest.Client(t)
 	if _, err := verify.FindCompose(context.Background()); err != nil {
