@@ -134,7 +134,7 @@ type runner struct {
 	report  *Report
 	// filled after up
 	containers map[string]container.InspectResponse // service -> first container
-	probes     []string                               // probe container ids
+	probes     []string                             // probe container ids
 }
 
 func (r *runner) progress(format string, args ...any) {
