@@ -2,7 +2,10 @@ package verify
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"net"
 	"sort"
 	"strconv"
@@ -140,8 +143,73 @@ func (r *runner) httpChecks(tasks map[string][]task, specs []httpSpec) {
 	}
 }
 
-// runProbes runs one probe container per service, all at once, each with
-// that service's tasks.
+// startSessionsDuringUp starts a probe in the namespace of each service's
+// first container as soon as that container runs, while compose is still
+// waiting for the stack, so that probe start-up overlaps compose's wait.
+func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <-chan struct{}) {
+	select {
+	case <-imageReady:
+	case <-upDone:
+		return
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+r.name), filters.Arg("status", "running"))
+	for {
+		cs, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: f})
+		if err == nil {
+			for _, c := range cs {
+				if c.Labels["com.docker.compose.container-number"] != "1" {
+					continue
+				}
+				r.mu.Lock()
+				_, ok := r.sessions[c.ID]
+				if !ok {
+					if r.sessions == nil {
+						r.sessions = map[string]*session{}
+					}
+					r.sessions[c.ID] = nil // starting
+				}
+				r.mu.Unlock()
+				if ok {
+					continue
+				}
+				wg.Add(1)
+				go func(id string) {
+					defer wg.Done()
+					r.startSession(ctx, id)
+				}(c.ID)
+			}
+		}
+		select {
+		case <-upDone:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+// startSession starts a probe for container id and records it; a failure
+// leaves no session, and runProbes tries again.
+func (r *runner) startSession(ctx context.Context, id string) {
+	s, err := startSession(ctx, r.cli, r.image, id, r.labels, func(pid string) {
+		r.mu.Lock()
+		r.probes = append(r.probes, pid)
+		r.mu.Unlock()
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		delete(r.sessions, id)
+		return
+	}
+	r.sessions[id] = s
+}
+
+// runProbes sends each service's tasks to the probe in its namespace, all
+// services at once, starting probes that are not running yet.
 func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start time.Time) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -161,11 +229,23 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 			if deadline < 5*time.Second {
 				deadline = 5 * time.Second
 			}
-			results, err := runProbe(ctx, r.cli, r.image, r.containers[svc].ID, r.labels, deadline, pts, func(id string) {
-				mu.Lock()
-				r.probes = append(r.probes, id)
-				mu.Unlock()
-			})
+			id := r.containers[svc].ID
+			r.mu.Lock()
+			s := r.sessions[id]
+			r.mu.Unlock()
+			var results []ProbeResult
+			var err error
+			if s == nil {
+				r.startSession(ctx, id)
+				r.mu.Lock()
+				s = r.sessions[id]
+				r.mu.Unlock()
+			}
+			if s == nil {
+				err = fmt.Errorf("probe container did not start in %s's namespace", svc)
+			} else {
+				results, err = s.run(ctx, deadline, pts)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			for i, t := range list {

@@ -24,7 +24,6 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // NewClient connects to the Docker Engine from the environment, negotiating
@@ -142,49 +141,6 @@ func writeTar(w io.Writer, files ...tarFile) error {
 		}
 	}
 	return tw.Close()
-}
-
-// runProbe runs the probe image inside the network namespace of container
-// target and returns the task results. The probe container is left for the
-// caller to remove (created is called with its id): removal is off the
-// critical path, in teardown.
-func runProbe(ctx context.Context, c *client.Client, img, target string, labels map[string]string, deadline time.Duration, tasks []ProbeTask, created func(id string)) ([]ProbeResult, error) {
-	spec, err := json.Marshal(tasks)
-	if err != nil {
-		return nil, err
-	}
-	cr, err := c.ContainerCreate(ctx, &container.Config{
-		Image:  img,
-		Cmd:    []string{"probe", "batch", "--deadline", deadline.String(), string(spec)},
-		Labels: labels,
-	}, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + target)}, nil, nil, "")
-	if err != nil {
-		return nil, fmt.Errorf("create probe container: %w", err)
-	}
-	created(cr.ID)
-	waitC, errC := c.ContainerWait(ctx, cr.ID, container.WaitConditionNextExit)
-	if err := c.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
-		return nil, fmt.Errorf("start probe container: %w", err)
-	}
-	select {
-	case err := <-errC:
-		return nil, fmt.Errorf("wait for probe container: %w", err)
-	case <-waitC:
-	}
-	logs, err := c.ContainerLogs(ctx, cr.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		return nil, fmt.Errorf("probe output: %w", err)
-	}
-	defer logs.Close()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
-		return nil, fmt.Errorf("probe output: %w", err)
-	}
-	var results []ProbeResult
-	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
-		return nil, fmt.Errorf("probe failed: %s", strings.TrimSpace(stderr.String()+" "+stdout.String()))
-	}
-	return results, nil
 }
 
 // Leftover is what a cleanup removed, by kind, for reporting.

@@ -134,7 +134,9 @@ type runner struct {
 	report  *Report
 	// filled after up
 	containers map[string]container.InspectResponse // service -> first container
-	probes     []string                             // probe container ids
+	mu         sync.Mutex
+	probes     []string            // probe container ids
+	sessions   map[string]*session // container id -> probe serving in its namespace
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -246,18 +248,25 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}()
 
 	r.progress("loaded; starting %s with %s", r.name, r.compose)
-	var wg sync.WaitGroup
+	imageReady := make(chan struct{})
 	var buildErr error
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer close(imageReady)
 		buildErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
 	}()
 	upCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	upDone := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.startSessionsDuringUp(upCtx, imageReady, upDone)
+	}()
 	var upOut bytes.Buffer
 	upErr := r.compose.Run(upCtx, &upOut, &upOut, "-p", r.name, "-f", file, "--project-directory", projectDir(p), "up", "-d", "--wait", "--wait-timeout", strconv.Itoa(int(opts.Timeout.Seconds()+0.5)))
+	close(upDone)
+	<-watched
 	cancel()
-	wg.Wait()
+	<-imageReady
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
 	}
@@ -324,11 +333,17 @@ func (r *runner) teardown(ctx context.Context) {
 	r.progress("tearing down %s", r.name)
 	// The probe containers and image, beside compose down: they are not
 	// on the stack's networks.
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		s.close()
+	}
+	probes := r.probes
+	r.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, id := range r.probes {
+		for _, id := range probes {
 			_ = r.cli.ContainerRemove(tctx, id, container.RemoveOptions{Force: true})
 		}
 		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {

@@ -50,6 +50,18 @@ func newProbeCmd() *cobra.Command {
 		one("listening PORT/PROTO", "listening", "is the port listening (tcp) or bound (udp) in /proc/net, not only on loopback", 1),
 		one("http URL [STATUS]", "http", "GET the URL, optionally expecting STATUS", 2),
 		&cobra.Command{
+			Use:   "serve",
+			Short: "answer JSON probe batches read line by line from stdin",
+			Args:  cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				ctx := c.Context()
+				if ctx == nil {
+					ctx = context.Background()
+				}
+				return verify.ServeProbes(ctx, c.InOrStdin(), c.OutOrStdout())
+			},
+		},
+		&cobra.Command{
 			Use:   "batch JSON",
 			Short: "run a JSON list of probe tasks concurrently, print JSON results",
 			Args:  cobra.ExactArgs(1),
