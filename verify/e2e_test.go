@@ -179,3 +179,43 @@ func TestBesideRunningOriginal(t *testing.T) {
 		}
 	}
 }
+
+// A service that exits at start is a failed check (exit 4 from the CLI),
+// not an error; --keep leaves the stack up until it is removed.
+func TestStackNotStartingFailsAndKeep(t *testing.T) {
+	cli := verifytest.Env(t)
+	file := t.TempDir() + "/compose.yaml"
+	stack := `services:
+  ok:
+    image: ${UNHOST_TEST_IMAGE}
+    command: ["-tcp", "0.0.0.0:8080"]
+  crash:
+    image: ${UNHOST_TEST_IMAGE}
+    command: ["-no-such-flag"]
+`
+	if err := os.WriteFile(file, []byte(stack), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := runVerify(t, file, func(o *verify.Options) { o.Timeout = 20 * time.Second; o.Keep = true })
+	c := find(t, rep, verify.CheckStack, "crash", "")
+	if c.Status != verify.Fail || !strings.Contains(c.Reason, "exited (exit code 2)") {
+		t.Errorf("stack-up crash: %s: %s", c.Status, c.Reason)
+	}
+	if !strings.Contains(rep.KeptHint, "docker compose -p "+rep.Project+" down -v") {
+		t.Errorf("kept hint: %q", rep.KeptHint)
+	}
+	// Kept: the stack's containers are still there, the probes are gone.
+	cs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+rep.Project))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 {
+		t.Errorf("--keep left %d containers of %s, want the 2 of the stack", len(cs), rep.Project)
+	}
+	// Env's cleanup check removes them and would fail the test: do what
+	// the hint says first.
+	if _, err := verify.Cleanup(context.Background(), cli, strings.TrimPrefix(rep.Project, "unhost-verify-")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -241,10 +241,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// From here on the engine holds objects of this run: tear down always.
 	defer func() {
 		if opts.Keep {
-			r.report.KeptHint = fmt.Sprintf("the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans, then unhost verify --cleanup", r.name, r.name)
-			return
+			r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans (or unhost verify --cleanup once this process is gone)", r.name, r.name)
 		}
-		r.teardown(ctx)
+		r.teardown(ctx, opts.Keep)
 	}()
 
 	r.progress("loaded; starting %s with %s", r.name, r.compose)
@@ -318,7 +317,8 @@ func projectDir(p *types.Project) string {
 
 // teardown removes the run's stack, probe containers and image, with its
 // own context: it must also run after an interrupt, until Force.
-func (r *runner) teardown(ctx context.Context) {
+// With keepStack (--keep) only the probes go.
+func (r *runner) teardown(ctx context.Context, keepStack bool) {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if r.opts.Force != nil {
@@ -330,7 +330,11 @@ func (r *runner) teardown(ctx context.Context) {
 			}
 		}()
 	}
-	r.progress("tearing down %s", r.name)
+	if keepStack {
+		r.progress("removing the probes, keeping %s", r.name)
+	} else {
+		r.progress("tearing down %s", r.name)
+	}
 	// The probe containers and image, beside compose down: they are not
 	// on the stack's networks.
 	r.mu.Lock()
@@ -350,6 +354,10 @@ func (r *runner) teardown(ctx context.Context) {
 			r.progress("warning: remove probe image: %v", err)
 		}
 	}()
+	if keepStack {
+		wg.Wait()
+		return
+	}
 	var out bytes.Buffer
 	if err := r.compose.Run(tctx, &out, &out, "-p", r.name, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
 		r.progress("warning: compose down: %v: %s", err, lastLines(out.String(), 3))
