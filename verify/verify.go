@@ -35,7 +35,7 @@ type Options struct {
 	EnvFiles      []string
 	PlanFile      string
 	Timeout       time.Duration // for the stack to become healthy and listening
-	Watch         time.Duration // no restart or exit during this window
+	Watch         time.Duration // each container runs this long after its start without restart or exit (CLI default 500ms)
 	RefWait       time.Duration // how long a reference may take to connect
 	Keep          bool
 	WritableBinds bool
@@ -152,6 +152,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	start := time.Now()
 	if opts.Timeout <= 0 {
 		opts.Timeout = 3 * time.Minute
+	}
+	if opts.Watch < 0 {
+		opts.Watch = 0
 	}
 	if opts.RefWait <= 0 {
 		opts.RefWait = 5 * time.Second

@@ -65,7 +65,7 @@ run, 2 bad flags.`,
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "environment file (repeatable)")
 	f.StringVar(&o.plan, "plan", "", "migration plan JSON from `unhost migrate --format json`")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "time for the stack to become healthy and listening")
-	f.DurationVar(&o.watch, "watch", time.Second, "every container must run this long after its start without restart or exit")
+	f.DurationVar(&o.watch, "watch", 500*time.Millisecond, "every container must run this long after its start without restart or exit")
 	f.BoolVar(&o.keep, "keep", false, "leave the test stack up for debugging and print how to remove it")
 	f.StringVar(&o.format, "format", "text", "report format: text, json or junit")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
