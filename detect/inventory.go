@@ -2,6 +2,8 @@ package detect
 
 import "time"
 
+// The format is documented field by field in docs/inventory.md.
+
 // InventoryVersion is the version of the inventory JSON format written by
 // `unhost detect` and read by `unhost migrate --inventory`. Bump it when a
 // field changes meaning; readers refuse versions they do not know.

@@ -53,6 +53,7 @@ func newRootCmd() *cobra.Command {
 	// Bad flags are usage errors (exit 2), for every subcommand.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(newMigrateCmd())
+	root.AddCommand(newDetectCmd())
 	root.AddCommand(newVerifyCmd(), newProbeCmd())
 	return root
 }

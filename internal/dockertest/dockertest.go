@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,7 +201,11 @@ func compile(goPkg string) ([]byte, error) {
 	return b, nil
 }
 
-const dockerfile = "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+// The binary and a file naming the tag share one layer, so that no two
+// builds (from test binaries running in parallel) share a layer: the 20.10
+// builder can fail ("failed to get digest") when another process removes an
+// image whose layer a running build reuses.
+const dockerfile = "FROM scratch\nCOPY root/ /\nENTRYPOINT [\"/app\"]\n"
 
 func buildImage(cli *client.Client, bin []byte, tag string, labels map[string]string) error {
 	var buf bytes.Buffer
@@ -209,7 +214,7 @@ func buildImage(cli *client.Client, bin []byte, tag string, labels map[string]st
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, bin}}
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"root/app", 0o755, bin}, {"root/unhost-test-image", 0o644, []byte(tag + "\n")}}
 	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
 			return err
@@ -417,4 +422,33 @@ func Logs(t testing.TB, cli *client.Client, id string) string {
 		t.Fatalf("read logs of %.12s: %v", id, err)
 	}
 	return out.String()
+}
+
+// FreePorts returns n distinct ports that are free right now for TCP and UDP,
+// IPv4 and IPv6, on this host, for host-network containers of a test. Another
+// process may still take one before the test binds it; choose them just
+// before starting the containers.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n && tries < 100*n; tries++ {
+		ln, err := net.Listen("tcp", "[::]:0") // dual-stack: free for v4 and v6
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("[::]:%d", p))
+		ln.Close()
+		if err != nil || seen[p] {
+			continue
+		}
+		pc.Close()
+		seen[p] = true
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("found only %d of %d free ports", len(ports), n)
+	}
+	return ports
 }

@@ -34,7 +34,7 @@ func TestBuildRunCleanup(t *testing.T) {
 		}, &container.HostConfig{
 			PortBindings: nat.PortMap{"8080/tcp": {{HostIP: "127.0.0.1", HostPort: "0"}}},
 		}, nil)
-		WaitLog(t, cli, id, 10*time.Second, "listening tcp [::]:8080", "listening udp [::]:8081")
+		WaitLog(t, cli, id, 10*time.Second, "listening tcp 0.0.0.0:8080", "listening udp 0.0.0.0:8081")
 		ins, err := cli.ContainerInspect(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,9 @@
 //
 // Flags (each may be repeated):
 //
-//	-tcp ADDR      listen on TCP ADDR and answer HTTP on it: every path gets
+//	-tcp ADDR      listen on TCP ADDR and answer HTTP on it. An IPv4 ADDR
+//	               (0.0.0.0:N) gives an IPv4-only socket, [::]:N a
+//	               dual-stack one: every path gets
 //	               "200 OK" with body "ok\n". Connections that send nothing
 //	               are held open (no read timeout), so -connect clients of
 //	               another testserver stay ESTABLISHED.
@@ -68,7 +70,7 @@ func main() {
 		_, _ = w.Write([]byte("ok\n"))
 	})}
 	for _, a := range tcp {
-		serveTCP(srv, "tcp", a, net.ListenConfig{})
+		serveTCP(srv, network("tcp", a), a, net.ListenConfig{})
 	}
 	for _, a := range tcp6only {
 		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -83,7 +85,7 @@ func main() {
 		serveTCP(srv, "tcp6", a, lc)
 	}
 	for _, a := range udp {
-		pc, err := net.ListenPacket("udp", a)
+		pc, err := net.ListenPacket(network("udp", a), a)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "testserver: %v\n", err)
 			os.Exit(2)
@@ -95,6 +97,20 @@ func main() {
 		go hold(ctx, a)
 	}
 	<-ctx.Done()
+}
+
+// network returns "tcp4"/"udp4" for an IPv4 address, so that 0.0.0.0 gives an
+// IPv4 socket (Go would otherwise open a dual-stack [::] socket for it), and
+// proto for anything else: "[::]:N" then gives a dual-stack socket.
+func network(proto, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return proto
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		return proto + "4"
+	}
+	return proto
 }
 
 func serveTCP(srv *http.Server, network, addr string, lc net.ListenConfig) {

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/unhost/unhost/detect"
+)
+
+// detectOptions are the flags of `unhost detect`.
+type detectOptions struct {
+	projects []string
+	all      bool
+	samples  int
+	interval time.Duration
+	output   string
+	format   string
+	quiet    bool
+
+	stdout, stderr io.Writer
+	stderrTTY      bool          // show progress
+	docker         detect.Docker // nil: from the environment
+}
+
+func newDetectCmd() *cobra.Command {
+	opts := &detectOptions{}
+	cmd := &cobra.Command{
+		Use:   "detect [-p PROJECT]... [--all]",
+		Short: "Report which host ports a running project's host-network services bind, and who talks to whom",
+		Long: `detect reads a running Compose project (or swarm stack) and reports, per
+service, the TCP listeners and bound UDP sockets of its processes (address,
+port, dual-stack, pid, process), the ports Docker publishes for its bridge
+containers, the TCP connections between its services (edges) and the ports
+that had clients from outside the project. Sockets are read from /proc, so
+detect must run as root on the engine's host.
+
+The output is the inventory JSON documented in docs/inventory.md (one object
+for one project, an array for several); migrate --inventory reads it.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("detect: unexpected argument %q", args[0]))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.stdout = cmd.OutOrStdout()
+			opts.stderr = cmd.ErrOrStderr()
+			if f, ok := opts.stderr.(*os.File); ok {
+				_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+				opts.stderrTTY = err == nil
+			}
+			return runDetect(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&opts.projects, "project", "p", nil, "compose project or stack `name` (repeatable)")
+	f.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
+	f.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
+	f.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
+	f.StringVarP(&opts.output, "output", "o", "", "write the inventory to `file` instead of stdout")
+	f.StringVar(&opts.format, "format", "json", "output format: json or text")
+	f.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
+	return cmd
+}
+
+func (o *detectOptions) validate() error {
+	switch {
+	case len(o.projects) == 0 && !o.all:
+		return errors.New("detect: name a project with -p, or use --all")
+	case len(o.projects) > 0 && o.all:
+		return errors.New("detect: -p and --all exclude each other")
+	case o.samples < 1:
+		return fmt.Errorf("detect: --samples must be at least 1, got %d", o.samples)
+	case o.interval < 0:
+		return fmt.Errorf("detect: --interval must not be negative, got %s", o.interval)
+	case o.format != "json" && o.format != "text":
+		return fmt.Errorf("detect: --format must be json or text, got %q", o.format)
+	}
+	for _, p := range o.projects {
+		if p == "" {
+			return errors.New("detect: empty project name")
+		}
+	}
+	return nil
+}
+
+func runDetect(ctx context.Context, o *detectOptions) error {
+	if err := o.validate(); err != nil {
+		return usageErr(err)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dopts := detect.Options{
+		Docker:   o.docker,
+		Projects: o.projects,
+		All:      o.all,
+		Samples:  o.samples,
+		Interval: o.interval,
+	}
+	if o.stderrTTY && !o.quiet {
+		dopts.Progress = func(done, total int) {
+			fmt.Fprintf(o.stderr, "\rdetect: sample %d/%d", done, total)
+			if done == total {
+				fmt.Fprint(o.stderr, "\n")
+			}
+		}
+	}
+	invs, err := detect.ObserveAll(ctx, dopts)
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	write := func(w io.Writer) error {
+		if o.format == "text" {
+			return detect.WriteText(w, invs)
+		}
+		return detect.WriteJSON(w, invs)
+	}
+	if o.output == "" {
+		return write(o.stdout)
+	}
+	return writeNewFileAtomic(o.output, write)
+}
+
+// writeNewFileAtomic writes through a temporary file in the same directory and
+// renames it, so that a reader never sees half an inventory.
+func writeNewFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("detect: write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("detect: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("detect: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	return nil
+}

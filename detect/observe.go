@@ -1,0 +1,691 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+)
+
+// Compose and swarm labels that identify a container's project and service.
+const (
+	LabelComposeProject = "com.docker.compose.project"
+	LabelComposeService = "com.docker.compose.service"
+	LabelStackNamespace = "com.docker.stack.namespace"
+	LabelSwarmService   = "com.docker.swarm.service.name"
+)
+
+// Sentinel errors. Observe wraps them with %w; test with errors.Is.
+var (
+	// ErrNoDaemon: no Docker engine answered.
+	ErrNoDaemon = errors.New("no docker engine answers")
+	// ErrPermission: other processes' /proc entries cannot be read (not
+	// root, or /proc mounted with hidepid).
+	ErrPermission = errors.New("cannot read other processes' sockets")
+	// ErrPIDNamespace: the engine's PIDs are not processes of this PID
+	// namespace (Docker Desktop's VM, a remote engine, unhost itself in a
+	// container). Callers such as migrate should fall back to static
+	// evidence and warn.
+	ErrPIDNamespace = errors.New("engine pids are not in this pid namespace")
+	// ErrNoContainers: a requested project has no running containers.
+	ErrNoContainers = errors.New("no running containers")
+)
+
+// Docker is the part of the Engine API that detection uses;
+// *client.Client implements it.
+type Docker interface {
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerTop(ctx context.Context, id string, args []string) (container.TopResponse, error)
+}
+
+var _ Docker = (*client.Client)(nil)
+
+// Options configure Observe.
+type Options struct {
+	// Docker is the engine client. Nil means a client from the environment
+	// (DOCKER_HOST etc.) with API version negotiation.
+	Docker Docker
+	// ProcRoot is the procfs root, "/proc" by default.
+	ProcRoot string
+	// CgroupRoot is where cgroup hierarchies are mounted, "/sys/fs/cgroup"
+	// by default.
+	CgroupRoot string
+	// Projects are the Compose project (or stack) names to observe.
+	Projects []string
+	// All observes every project with at least one container on the host
+	// network (or following one with network_mode service:/container:).
+	All bool
+	// Samples is how many times sockets are read (default 3), Interval the
+	// pause between two samples (default 1s).
+	Samples  int
+	Interval time.Duration
+	// Progress, if set, is called after each sample.
+	Progress func(done, total int)
+}
+
+// defaults fills in defaults; the returned func releases what it created.
+func (o *Options) defaults() (func(), error) {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.CgroupRoot == "" {
+		o.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if o.Samples == 0 {
+		o.Samples = 3
+	}
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	if o.Samples < 0 || o.Interval < 0 {
+		return func() {}, fmt.Errorf("samples and interval must not be negative")
+	}
+	if o.Docker == nil {
+		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return func() {}, fmt.Errorf("docker client: %w: %w", ErrNoDaemon, err)
+		}
+		o.Docker = cli
+		return func() { cli.Close() }, nil
+	}
+	return func() {}, nil
+}
+
+// Observe observes exactly one project (Options.Projects[0]) and returns its
+// inventory.
+func Observe(ctx context.Context, opts Options) (*Inventory, error) {
+	if len(opts.Projects) != 1 || opts.All {
+		return nil, fmt.Errorf("observe needs exactly one project, got %d", len(opts.Projects))
+	}
+	invs, err := ObserveAll(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return invs[0], nil
+}
+
+// ObserveAll observes the projects of opts (or all, with opts.All) in one
+// pass of sampling and returns one inventory per project, sorted by project.
+// Containers of other projects count as outside peers.
+func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
+	release, err := opts.defaults()
+	defer release()
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now().UTC()
+	ctrs, projects, err := discover(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	o := newObserver(opts, ctrs)
+	if err := o.prepare(ctx); err != nil {
+		return nil, err
+	}
+	for i := 0; i < opts.Samples; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(opts.Interval):
+			}
+		}
+		if err := o.sample(ctx); err != nil {
+			return nil, err
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, opts.Samples)
+		}
+	}
+	invs := make([]*Inventory, 0, len(projects))
+	for _, p := range projects {
+		inv := o.inventory(p)
+		inv.ObservedAt = started.Truncate(time.Second)
+		inv.Samples = opts.Samples
+		inv.Interval = opts.Interval.String()
+		invs = append(invs, inv)
+	}
+	return invs, nil
+}
+
+// ctr is one running container of interest.
+type ctr struct {
+	id, name         string
+	project, service string
+	networkMode      string // as Docker reports it
+	statePid         int
+	ips              []netip.Addr // addresses on its networks
+	gateways         []netip.Addr
+	published        []Published
+	procsFile        string // cgroup.procs, or "" to ask the daemon (top)
+	hostNet          bool   // in the host network namespace (directly or by following)
+	followsID        string // container:ID target
+}
+
+func projectOf(labels map[string]string) (project, service string) {
+	if p := labels[LabelComposeProject]; p != "" {
+		return p, labels[LabelComposeService]
+	}
+	if ns := labels[LabelStackNamespace]; ns != "" {
+		return ns, strings.TrimPrefix(labels[LabelSwarmService], ns+"_")
+	}
+	return "", ""
+}
+
+// discover lists running containers, picks those of the requested projects,
+// and inspects them (in parallel).
+func discover(ctx context.Context, opts Options) ([]*ctr, []string, error) {
+	list, err := opts.Docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("status", "running"))})
+	if err != nil {
+		if client.IsErrConnectionFailed(err) {
+			return nil, nil, fmt.Errorf("%w: %w", ErrNoDaemon, err)
+		}
+		return nil, nil, fmt.Errorf("list containers: %w", err)
+	}
+	want := map[string]bool{}
+	for _, p := range opts.Projects {
+		want[p] = true
+	}
+	if opts.All {
+		for _, c := range list {
+			p, _ := projectOf(c.Labels)
+			if p != "" && (c.HostConfig.NetworkMode == "host" || strings.HasPrefix(c.HostConfig.NetworkMode, "container:")) {
+				want[p] = true
+			}
+		}
+	}
+	// Only the requested projects' containers are inspected and read: a
+	// peer of another project is outside either way.
+	var picked []container.Summary
+	found := map[string]bool{}
+	for _, c := range list {
+		if p, _ := projectOf(c.Labels); want[p] {
+			picked = append(picked, c)
+			found[p] = true
+		}
+	}
+	projects := make([]string, 0, len(want))
+	for p := range want {
+		projects = append(projects, p)
+	}
+	slices.Sort(projects)
+	for _, p := range projects {
+		if !found[p] {
+			return nil, nil, fmt.Errorf("project %q: %w", p, ErrNoContainers)
+		}
+	}
+	if len(projects) == 0 {
+		return nil, nil, fmt.Errorf("no compose project with host-network containers: %w", ErrNoContainers)
+	}
+	ctrs := make([]*ctr, len(picked))
+	errs := make([]error, len(picked))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, s := range picked {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ins, err := opts.Docker.ContainerInspect(ctx, s.ID)
+			if err != nil {
+				errs[i] = fmt.Errorf("inspect %.12s: %w", s.ID, err)
+				return
+			}
+			ctrs[i] = fromInspect(ins)
+		}()
+	}
+	wg.Wait()
+	var out []*ctr
+	for i, c := range ctrs {
+		if errs[i] != nil {
+			if client.IsErrNotFound(errs[i]) {
+				continue // removed since the list
+			}
+			return nil, nil, errs[i]
+		}
+		if c.statePid > 0 {
+			out = append(out, c)
+		}
+	}
+	// Resolve container:ID followers to the host network of their target.
+	byID := map[string]*ctr{}
+	for _, c := range out {
+		byID[c.id] = c
+	}
+	for _, c := range out {
+		for t, n := c, 0; t != nil && n < 10; n++ {
+			if t.networkMode == "host" {
+				c.hostNet = true
+				break
+			}
+			t = byID[t.followsID]
+		}
+	}
+	slices.SortFunc(out, func(a, b *ctr) int { return strings.Compare(a.name, b.name) })
+	return out, projects, nil
+}
+
+func fromInspect(ins container.InspectResponse) *ctr {
+	c := &ctr{id: ins.ID, name: strings.TrimPrefix(ins.Name, "/")}
+	if ins.Config != nil {
+		c.project, c.service = projectOf(ins.Config.Labels)
+	}
+	if ins.State != nil {
+		c.statePid = ins.State.Pid
+	}
+	if ins.HostConfig != nil {
+		c.networkMode = string(ins.HostConfig.NetworkMode)
+		if id, ok := strings.CutPrefix(c.networkMode, "container:"); ok {
+			c.followsID = id
+		}
+	}
+	if ns := ins.NetworkSettings; ns != nil {
+		for _, n := range ns.Networks {
+			if n == nil {
+				continue
+			}
+			for _, s := range []string{n.IPAddress, n.GlobalIPv6Address} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					c.ips = append(c.ips, a)
+				}
+			}
+			for _, s := range []string{n.Gateway, n.IPv6Gateway} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					c.gateways = append(c.gateways, a)
+				}
+			}
+		}
+		for port, bindings := range ns.Ports {
+			for _, b := range bindings {
+				hp, err := strconv.Atoi(b.HostPort)
+				if err != nil {
+					continue
+				}
+				c.published = append(c.published, Published{Protocol: port.Proto(), HostIP: b.HostIP, HostPort: hp, ContainerPort: port.Int()})
+			}
+		}
+	}
+	return c
+}
+
+// observer accumulates samples.
+type observer struct {
+	opts       Options
+	ctrs       []*ctr
+	byID       map[string]*ctr
+	bindV6Only bool
+	selfNetns  string // our own network namespace, when ProcRoot has "self"
+	warnings   map[string]bool
+
+	listeners map[*ctr]map[listenerKey]Listener
+	edges     map[string]map[Edge]bool // by project
+	outside   map[*ctr]map[outsideKey]map[string]bool
+}
+
+type listenerKey struct {
+	proto string
+	addr  netip.Addr
+	port  uint16
+}
+
+type outsideKey struct {
+	proto string
+	port  uint16
+}
+
+func newObserver(opts Options, ctrs []*ctr) *observer {
+	o := &observer{
+		opts:      opts,
+		ctrs:      ctrs,
+		byID:      map[string]*ctr{},
+		warnings:  map[string]bool{},
+		listeners: map[*ctr]map[listenerKey]Listener{},
+		edges:     map[string]map[Edge]bool{},
+		outside:   map[*ctr]map[outsideKey]map[string]bool{},
+	}
+	for _, c := range ctrs {
+		o.byID[c.id] = c
+	}
+	return o
+}
+
+func (o *observer) warn(format string, args ...any) { o.warnings[fmt.Sprintf(format, args...)] = true }
+
+// prepare checks that the engine's pids are ours and readable, and finds each
+// container's cgroup.procs.
+func (o *observer) prepare(ctx context.Context) error {
+	if b, err := os.ReadFile(filepath.Join(o.opts.ProcRoot, "sys", "net", "ipv6", "bindv6only")); err == nil {
+		o.bindV6Only = strings.TrimSpace(string(b)) == "1"
+	}
+	o.selfNetns, _ = os.Readlink(filepath.Join(o.opts.ProcRoot, "self", "ns", "net"))
+	for _, c := range o.ctrs {
+		dir := filepath.Join(o.opts.ProcRoot, strconv.Itoa(c.statePid))
+		if _, err := os.Stat(dir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && hidepid(o.opts.ProcRoot) && os.Geteuid() != 0 {
+				return fmt.Errorf("pid %d of container %s is hidden: %s is mounted with hidepid and we are not root: %w", c.statePid, c.name, o.opts.ProcRoot, ErrPermission)
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("pid %d of container %s is not under %s (docker desktop, a remote engine, or unhost in a container?): %w", c.statePid, c.name, o.opts.ProcRoot, ErrPIDNamespace)
+			}
+			return fmt.Errorf("container %s: %w", c.name, err)
+		}
+		ok, err := cgroupMentions(o.opts.ProcRoot, c.statePid, c.id)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.name, err)
+		}
+		if !ok {
+			return fmt.Errorf("pid %d is not the process of container %s here: %w", c.statePid, c.name, ErrPIDNamespace)
+		}
+		if _, err := os.ReadDir(filepath.Join(dir, "fd")); err != nil {
+			if isPermission(err) {
+				return fmt.Errorf("read %s/fd: need root (or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH): %w", dir, ErrPermission)
+			}
+		}
+		f, err := cgroupProcsFile(o.opts.ProcRoot, o.opts.CgroupRoot, c.statePid)
+		if err != nil {
+			o.warn("container %s: %v; asking the daemon for its processes (slower)", c.name, err)
+		}
+		c.procsFile = f
+	}
+	return ctx.Err()
+}
+
+// owner is who holds a socket inode.
+type owner struct {
+	c    *ctr
+	pid  int
+	comm string
+}
+
+// nsSock is a socket with the namespace whose table it came from.
+type nsSock struct {
+	ns string
+	s  sock
+}
+
+// sample reads processes, their fds and each namespace's tables once.
+func (o *observer) sample(ctx context.Context) error {
+	owners := map[uint64]owner{}
+	nsPids := map[string][]int{}
+	nsOf := map[*ctr]string{}
+	for _, c := range o.ctrs {
+		pids, err := o.pids(ctx, c)
+		if err != nil {
+			return err
+		}
+		for _, pid := range pids {
+			p, err := readProc(o.opts.ProcRoot, pid)
+			if err != nil {
+				if isPermission(err) {
+					return fmt.Errorf("read %s/%d: need root (or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH): %w", o.opts.ProcRoot, pid, ErrPermission)
+				}
+				continue // exited meanwhile
+			}
+			if pid == c.statePid || nsOf[c] == "" {
+				nsOf[c] = p.netns
+			}
+			nsPids[p.netns] = append(nsPids[p.netns], pid)
+			for _, ino := range p.inodes {
+				owners[ino] = owner{c: c, pid: pid, comm: p.comm}
+			}
+		}
+	}
+	// One read of the four tables per namespace.
+	nsNames := make([]string, 0, len(nsPids))
+	for ns := range nsPids {
+		nsNames = append(nsNames, ns)
+	}
+	slices.Sort(nsNames)
+	socks := map[string][]sock{}
+	for _, ns := range nsNames {
+		var lastErr error
+		read := false
+		for _, pid := range nsPids[ns] {
+			s, warns, err := readTables(filepath.Join(o.opts.ProcRoot, strconv.Itoa(pid)))
+			for _, w := range warns {
+				o.warn("%s", w)
+			}
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			socks[ns] = s
+			read = true
+			break
+		}
+		if !read && lastErr != nil {
+			o.warn("namespace %s: %v", ns, lastErr)
+		}
+	}
+	if o.selfNetns != "" {
+		for _, c := range o.ctrs {
+			if c.networkMode == "host" && nsOf[c] != "" && nsOf[c] != o.selfNetns {
+				o.warn("container %s is on the engine's host network, which is not this host's network namespace (rootless docker?): its ports are not host ports here", c.name)
+			}
+		}
+	}
+	o.attribute(socks, owners, nsOf)
+	return nil
+}
+
+// pids lists a container's processes from its cgroup, or from the daemon.
+func (o *observer) pids(ctx context.Context, c *ctr) ([]int, error) {
+	if c.procsFile != "" {
+		pids, err := readPidList(c.procsFile)
+		if err == nil {
+			return pids, nil
+		}
+		if isPermission(err) {
+			return nil, fmt.Errorf("read %s: need root: %w", c.procsFile, ErrPermission)
+		}
+		// The container may have stopped; try the daemon.
+	}
+	top, err := o.opts.Docker.ContainerTop(ctx, c.id, nil)
+	if err != nil {
+		o.warn("container %s: no processes: %v", c.name, err)
+		return nil, nil
+	}
+	col := slices.Index(top.Titles, "PID")
+	var pids []int
+	for _, row := range top.Processes {
+		if col >= 0 && col < len(row) {
+			if p, err := strconv.Atoi(row[col]); err == nil {
+				pids = append(pids, p)
+			}
+		}
+	}
+	return pids, nil
+}
+
+// attribute turns one sample's sockets into listeners, edges and outside
+// clients.
+func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, nsOf map[*ctr]string) {
+	type lst struct {
+		addr netip.Addr
+		port uint16
+		v6   bool
+	}
+	tcpListen := map[string][]lst{}
+	v4Wild := map[string]map[listenerKey]bool{} // ns -> 0.0.0.0 listeners
+	conns := map[[2]netip.AddrPort][]nsSock{}
+	for ns, ss := range socks {
+		v4Wild[ns] = map[listenerKey]bool{}
+		for _, s := range ss {
+			isListen := (s.proto == "tcp" && s.state == stateListen) ||
+				(s.proto == "udp" && s.state == stateClose && s.remote.Port() == 0)
+			if isListen {
+				if s.proto == "tcp" {
+					tcpListen[ns] = append(tcpListen[ns], lst{s.local.Addr(), s.local.Port(), s.v6})
+				}
+				if s.local.Addr() == netip.IPv4Unspecified() {
+					v4Wild[ns][listenerKey{s.proto, s.local.Addr(), s.local.Port()}] = true
+				}
+			}
+			if s.proto == "tcp" && s.state == stateEstablished {
+				k := [2]netip.AddrPort{s.local, s.remote}
+				conns[k] = append(conns[k], nsSock{ns, s})
+			}
+		}
+	}
+	serverSide := func(ns string, s sock) bool {
+		for _, l := range tcpListen[ns] {
+			if l.port == s.local.Port() && (l.addr == s.local.Addr() || l.addr.IsUnspecified()) {
+				return true
+			}
+		}
+		return false
+	}
+	for ns, ss := range socks {
+		for _, s := range ss {
+			if s.inode == 0 {
+				continue // TIME_WAIT, SYN_RECV: no owner
+			}
+			ow, ok := owners[s.inode]
+			if !ok {
+				continue
+			}
+			switch {
+			case (s.proto == "tcp" && s.state == stateListen) || (s.proto == "udp" && s.state == stateClose && s.remote.Port() == 0):
+				l := Listener{Protocol: s.proto, Address: s.local.Addr().String(), Port: int(s.local.Port()), PID: ow.pid, Process: ow.comm}
+				if s.v6 && s.local.Addr() == netip.IPv6Unspecified() {
+					l.DualStack = !o.bindV6Only && !v4Wild[ns][listenerKey{s.proto, netip.IPv4Unspecified(), s.local.Port()}]
+				}
+				k := listenerKey{s.proto, s.local.Addr(), s.local.Port()}
+				m := o.listeners[ow.c]
+				if m == nil {
+					m = map[listenerKey]Listener{}
+					o.listeners[ow.c] = m
+				}
+				if old, ok := m[k]; !ok || l.PID < old.PID {
+					m[k] = l
+				}
+			case s.proto == "tcp" && s.state == stateEstablished && serverSide(ns, s):
+				peer, found := findPeer(conns, ns, s)
+				var pw owner
+				if found {
+					pw, found = owners[peer.s.inode]
+				}
+				switch {
+				case found && pw.c == ow.c:
+					// inside one container
+				case found && pw.c.project == ow.c.project:
+					if o.edges[ow.c.project] == nil {
+						o.edges[ow.c.project] = map[Edge]bool{}
+					}
+					o.edges[ow.c.project][Edge{From: pw.c.service, To: ow.c.service, Port: int(s.local.Port()), Protocol: "tcp", Via: via(s.local.Addr(), pw.c, ow.c, nsOf)}] = true
+				default:
+					k := outsideKey{"tcp", s.local.Port()}
+					m := o.outside[ow.c]
+					if m == nil {
+						m = map[outsideKey]map[string]bool{}
+						o.outside[ow.c] = m
+					}
+					if m[k] == nil {
+						m[k] = map[string]bool{}
+					}
+					m[k][s.remote.Addr().String()] = true
+				}
+			}
+		}
+	}
+}
+
+// findPeer finds the other end of an established connection: the socket
+// whose local and remote are swapped. Loopback peers must be in the same
+// namespace; others may be in any namespace read (a bridge container
+// reaching a host-network service through its gateway).
+func findPeer(conns map[[2]netip.AddrPort][]nsSock, ns string, s sock) (nsSock, bool) {
+	cands := conns[[2]netip.AddrPort{s.remote, s.local}]
+	for _, c := range cands {
+		if c.ns == ns {
+			return c, true
+		}
+	}
+	if s.local.Addr().IsLoopback() {
+		return nsSock{}, false
+	}
+	for _, c := range cands {
+		if c.s.inode != 0 {
+			return c, true
+		}
+	}
+	return nsSock{}, false
+}
+
+// via says how the client addressed the server.
+func via(dialed netip.Addr, client, server *ctr, nsOf map[*ctr]string) string {
+	switch {
+	case dialed.IsLoopback():
+		return "loopback"
+	case nsOf[client] != nsOf[server] && slices.Contains(client.gateways, dialed):
+		return "gateway"
+	case !server.hostNet && slices.Contains(server.ips, dialed):
+		return "container-address"
+	default:
+		return "host-address"
+	}
+}
+
+// inventory builds the sorted inventory of one project from what was seen.
+func (o *observer) inventory(project string) *Inventory {
+	inv := &Inventory{Version: InventoryVersion, Project: project, Method: "procfs", Services: []ServiceObservation{}, Edges: []Edge{}}
+	svcs := map[string]*ServiceObservation{}
+	for _, c := range o.ctrs {
+		if c.project != project {
+			continue
+		}
+		s := svcs[c.service]
+		if s == nil {
+			s = &ServiceObservation{Service: c.service, NetworkMode: o.networkMode(c), Listeners: []Listener{}}
+			svcs[c.service] = s
+		}
+		s.Containers = append(s.Containers, c.name)
+		for _, l := range o.listeners[c] {
+			s.Listeners = append(s.Listeners, l)
+		}
+		s.Published = append(s.Published, c.published...)
+		for k, peers := range o.outside[c] {
+			oc := OutsideClient{Port: int(k.port), Protocol: k.proto}
+			for p := range peers {
+				oc.Peers = append(oc.Peers, p)
+			}
+			s.OutsideClients = append(s.OutsideClients, oc)
+		}
+	}
+	for _, s := range svcs {
+		inv.Services = append(inv.Services, *s)
+	}
+	for e := range o.edges[project] {
+		inv.Edges = append(inv.Edges, e)
+	}
+	for w := range o.warnings {
+		inv.Warnings = append(inv.Warnings, w)
+	}
+	inv.Sort()
+	return inv
+}
+
+// networkMode gives "service:NAME" for a container that follows another of
+// its project, and Docker's network mode otherwise.
+func (o *observer) networkMode(c *ctr) string {
+	if c.followsID != "" {
+		if t := o.byID[c.followsID]; t != nil && t.project == c.project {
+			return "service:" + t.service
+		}
+	}
+	return c.networkMode
+}

@@ -1,0 +1,849 @@
+package detect
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v4"
+)
+
+// Evidence is one observation that a decision rests on.
+type Evidence struct {
+	// Kind is where it came from: ports, expose, image, healthcheck,
+	// environment, command, entrypoint, runtime, flag.
+	Kind  string `json:"kind"`
+	Where string `json:"where,omitempty"` // file:line:col, when from a file
+	// Detail says what was seen, with credentials redacted.
+	Detail string `json:"detail"`
+}
+
+// StaticListener is a port a service seems to listen on, judged from its
+// configuration.
+type StaticListener struct {
+	Protocol string `json:"protocol"`
+	Port     int    `json:"port"`
+	PortEnd  int    `json:"port_end,omitempty"` // for ranges
+	// Address is the bind address when the configuration says it; "" when
+	// only the port is known.
+	Address string `json:"address,omitempty"`
+	// Node is the scalar that holds a literal bind address, when there is one.
+	Node     *yaml.Node  `json:"-"`
+	File     *SourceFile `json:"-"`
+	BindText string      `json:"-"` // the literal address text in Node
+	// OutsideHint is true when the configuration shows that clients outside
+	// the stack use the port (it is listed in the ignored `ports:`).
+	OutsideHint bool     `json:"outside_hint,omitempty"`
+	PublishIP   string   `json:"-"` // host_ip of an ignored ports: entry
+	Evidence    Evidence `json:"evidence"`
+}
+
+// Role of an address found in configuration.
+const (
+	RoleConnect   = "connect"   // a client connects there
+	RoleListen    = "listen"    // the service binds there
+	RoleAdvertise = "advertise" // told to outside clients: never rewritten
+	// RoleServerList is a host:port:port entry of a cluster's member list.
+	RoleServerList = "server-list"
+)
+
+// AddressRef is an address token in a service's configuration.
+type AddressRef struct {
+	Service string `json:"service"`
+	Field   string `json:"field"` // e.g. environment.DB_URL, command, healthcheck.test
+	Host    string `json:"host"`
+	Port    int    `json:"port,omitempty"`
+	Scheme  string `json:"scheme,omitempty"`
+	Role    string `json:"role"`
+	// Token is the text to rewrite (e.g. "localhost:5432", or "localhost"
+	// when the port comes from a sibling variable).
+	Token string `json:"token"`
+	// PortFrom says where the port came from when it is not in Token.
+	PortFrom string `json:"port_from,omitempty"`
+	// Variable is set when the address or port itself depends on an unset
+	// or interpolated variable.
+	Variable string      `json:"variable,omitempty"`
+	Pos      Pos         `json:"pos"`
+	File     *SourceFile `json:"-"`
+	Node     *yaml.Node  `json:"-"`
+}
+
+// ServiceFacts is what the Compose files say about one service.
+type ServiceFacts struct {
+	Name        string   `json:"name"`
+	NetworkMode string   `json:"network_mode,omitempty"`
+	Image       string   `json:"image,omitempty"`
+	Profiles    []string `json:"profiles,omitempty"`
+	CapAdd      []string `json:"cap_add,omitempty"`
+	Devices     []string `json:"devices,omitempty"`
+	// Listeners, for host-network services; sorted.
+	Listeners []StaticListener `json:"listeners,omitempty"`
+	// Published are a bridge service's port mappings (host port -> target).
+	Published []types.ServicePortConfig `json:"published,omitempty"`
+	Refs      []AddressRef              `json:"refs,omitempty"`
+	// External is true when the configuration names hosts outside the stack.
+	External []string `json:"external,omitempty"`
+}
+
+// HostNetwork reports whether the service runs on the host network.
+func (s *ServiceFacts) HostNetwork() bool { return s.NetworkMode == "host" }
+
+// ImageInspector tells the ports an image exposes. ok is false when the
+// image is not known locally.
+type ImageInspector interface {
+	ExposedPorts(image string) (ports []string, ok bool, err error)
+}
+
+// Facts are the static facts of a whole project.
+type Facts struct {
+	Services map[string]*ServiceFacts `json:"services"`
+	// ImageMetadata says whether image metadata could be read: "available",
+	// "partial" or the reason it was not.
+	ImageMetadata string `json:"image_metadata"`
+}
+
+// Names returns the service names, sorted.
+func (f *Facts) Names() []string {
+	var out []string
+	for n := range f.Services {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ServiceNodes returns the YAML mappings that define service name, in
+// order of precedence from lowest to highest: extends bases, merged anchors,
+// then each file's own mapping.
+func (c *Compose) ServiceNodes(name string) []NodeRef {
+	var out []NodeRef
+	seen := map[*yaml.Node]bool{}
+	for _, f := range c.composeFiles() {
+		services := MapValue(f.Root, "services")
+		_, m := MapEntry(services, name)
+		if m == nil {
+			continue
+		}
+		c.collectServiceNodes(f, m, &out, seen, 0)
+	}
+	return out
+}
+
+// NodeRef is a YAML node in a file.
+type NodeRef struct {
+	File *SourceFile
+	Node *yaml.Node
+	// Via is how the node is reached: "" (the service itself), "merge"
+	// (through a << merge key) or "extends".
+	Via string
+}
+
+func (c *Compose) composeFiles() []*SourceFile {
+	n := len(c.Project.ComposeFiles)
+	if n > len(c.Files) {
+		n = len(c.Files)
+	}
+	return c.Files[:n]
+}
+
+// FileByAbs returns the source file with that absolute path.
+func (c *Compose) FileByAbs(abs string) *SourceFile {
+	for _, f := range c.Files {
+		if f.Abs == abs {
+			return f
+		}
+	}
+	return nil
+}
+
+func (c *Compose) collectServiceNodes(f *SourceFile, m *yaml.Node, out *[]NodeRef, seen map[*yaml.Node]bool, depth int) {
+	if m == nil || depth > 20 || seen[m] {
+		return
+	}
+	seen[m] = true
+	via := ""
+	if depth > 0 {
+		via = "extends"
+	}
+	if m.Kind == yaml.AliasNode {
+		m = m.Alias
+		via = "merge"
+	}
+	if m == nil || m.Kind != yaml.MappingNode {
+		return
+	}
+	// extends base first: it has the lowest precedence
+	if ext := MapValue(m, "extends"); ext != nil {
+		baseName, baseFile := "", f
+		if ext.Kind == yaml.ScalarNode {
+			baseName = ext.Value
+		} else if ext.Kind == yaml.MappingNode {
+			if s := MapValue(ext, "service"); s != nil {
+				baseName = s.Value
+			}
+			if fn := MapValue(ext, "file"); fn != nil && fn.Value != "" {
+				p := fn.Value
+				if !path.IsAbs(p) {
+					p = path.Join(path.Dir(f.Abs), p)
+				}
+				baseFile = c.FileByAbs(p)
+			}
+		}
+		if baseFile != nil && baseName != "" {
+			if bm := MapValue(MapValue(baseFile.Root, "services"), baseName); bm != nil {
+				before := len(*out)
+				c.collectServiceNodes(baseFile, bm, out, seen, depth+1)
+				for i := before; i < len(*out); i++ {
+					if (*out)[i].Via == "" {
+						(*out)[i].Via = "extends"
+					}
+				}
+			}
+		}
+	}
+	for _, mm := range mergeSources(m) {
+		*out = append(*out, NodeRef{File: f, Node: mm, Via: "merge"})
+	}
+	*out = append(*out, NodeRef{File: f, Node: m, Via: via})
+}
+
+// mergeSources returns the mappings merged into m by "<<" keys, deepest
+// first, in YAML's precedence (later ones lose to earlier ones, so they are
+// returned first).
+func mergeSources(m *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Value != "<<" || k.Kind != yaml.ScalarNode {
+			continue
+		}
+		var srcs []*yaml.Node
+		if v.Kind == yaml.SequenceNode {
+			srcs = v.Content
+		} else {
+			srcs = []*yaml.Node{v}
+		}
+		for j := len(srcs) - 1; j >= 0; j-- {
+			s := srcs[j]
+			if s.Kind == yaml.AliasNode {
+				s = s.Alias
+			}
+			if s != nil && s.Kind == yaml.MappingNode {
+				out = append(out, mergeSources(s)...)
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Analyze gathers the static facts of every service of the project.
+func Analyze(c *Compose, images ImageInspector) *Facts {
+	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
+	all := c.Project.AllServices()
+	imagesSeen, imagesMissing := 0, 0
+	var imageErr error
+	for name, s := range all {
+		sf := &ServiceFacts{Name: name, NetworkMode: s.NetworkMode, Image: s.Image, Profiles: s.Profiles,
+			CapAdd: append([]string(nil), s.CapAdd...)}
+		for _, d := range s.Devices {
+			sf.Devices = append(sf.Devices, d.Source)
+		}
+		nodes := c.ServiceNodes(name)
+		if sf.HostNetwork() {
+			for _, p := range s.Ports {
+				l := portListener(p)
+				l.Evidence = Evidence{Kind: "ports", Where: findPortPos(nodes, p), Detail: "ignored under host networking: " + portText(p)}
+				sf.Listeners = append(sf.Listeners, l)
+			}
+			for _, e := range s.Expose {
+				port, end, proto, err := parsePortRange(e)
+				if err != nil {
+					continue
+				}
+				sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
+					Evidence: Evidence{Kind: "expose", Detail: "expose " + e}})
+			}
+			if images != nil && s.Image != "" {
+				ports, ok, err := images.ExposedPorts(s.Image)
+				switch {
+				case err != nil:
+					imageErr = err
+				case !ok:
+					imagesMissing++
+				default:
+					imagesSeen++
+					for _, e := range ports {
+						port, end, proto, err := parsePortRange(e)
+						if err != nil {
+							continue
+						}
+						sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
+							Evidence: Evidence{Kind: "image", Detail: fmt.Sprintf("image %s exposes %s", s.Image, e)}})
+					}
+				}
+			}
+		} else {
+			sf.Published = append(sf.Published, s.Ports...)
+		}
+		scanConfig(c, sf, nodes)
+		sortListeners(sf.Listeners)
+		facts.Services[name] = sf
+	}
+	switch {
+	case images == nil:
+		facts.ImageMetadata = "unavailable: no Docker engine was asked"
+	case imageErr != nil:
+		facts.ImageMetadata = "unavailable: " + imageErr.Error()
+	case imagesMissing > 0 && imagesSeen == 0:
+		facts.ImageMetadata = "unavailable: no image of a host-network service is present locally"
+	case imagesMissing > 0:
+		facts.ImageMetadata = fmt.Sprintf("partial: %d image(s) not present locally", imagesMissing)
+	default:
+		facts.ImageMetadata = "available"
+	}
+	return facts
+}
+
+func sortListeners(ls []StaticListener) {
+	sort.SliceStable(ls, func(i, j int) bool {
+		a, b := ls[i], ls[j]
+		if a.Protocol != b.Protocol {
+			return a.Protocol < b.Protocol
+		}
+		if a.Port != b.Port {
+			return a.Port < b.Port
+		}
+		return a.Address < b.Address
+	})
+}
+
+func portListener(p types.ServicePortConfig) StaticListener {
+	proto := p.Protocol
+	if proto == "" {
+		proto = "tcp"
+	}
+	l := StaticListener{Protocol: proto, Port: int(p.Target), OutsideHint: true, PublishIP: p.HostIP}
+	return l
+}
+
+func portText(p types.ServicePortConfig) string {
+	s := strconv.Itoa(int(p.Target))
+	if p.Published != "" {
+		s = p.Published + ":" + s
+	}
+	if p.HostIP != "" {
+		s = p.HostIP + ":" + s
+	}
+	if p.Protocol != "" && p.Protocol != "tcp" {
+		s += "/" + p.Protocol
+	}
+	return s
+}
+
+// findPortPos finds where a ports entry is written, for the plan.
+func findPortPos(nodes []NodeRef, p types.ServicePortConfig) string {
+	for i := len(nodes) - 1; i >= 0; i-- {
+		seq := MapValue(nodes[i].Node, "ports")
+		if seq == nil || seq.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, item := range seq.Content {
+			if pc, err := ParsePortItem(item); err == nil {
+				for _, x := range pc {
+					if x.Target == p.Target && x.Protocol == p.Protocol && x.Published == p.Published && x.HostIP == p.HostIP {
+						return nodes[i].File.PosOf(item).String()
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// ParsePortItem parses one ports: entry (short or long syntax) as written.
+func ParsePortItem(item *yaml.Node) ([]types.ServicePortConfig, error) {
+	switch item.Kind {
+	case yaml.ScalarNode:
+		pcs, err := types.ParsePortConfig(item.Value)
+		for i := range pcs {
+			if pcs[i].Protocol == "" {
+				pcs[i].Protocol = "tcp"
+			}
+		}
+		return pcs, err
+	case yaml.MappingNode:
+		var pc types.ServicePortConfig
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			k, v := item.Content[i].Value, item.Content[i+1].Value
+			switch k {
+			case "target":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, fmt.Errorf("target %q: %w", v, err)
+				}
+				pc.Target = uint32(n)
+			case "published":
+				pc.Published = v
+			case "host_ip":
+				pc.HostIP = v
+			case "protocol":
+				pc.Protocol = v
+			case "mode":
+				pc.Mode = v
+			}
+		}
+		if pc.Protocol == "" {
+			pc.Protocol = "tcp"
+		}
+		return []types.ServicePortConfig{pc}, nil
+	}
+	return nil, fmt.Errorf("not a port entry")
+}
+
+// parsePortRange parses "8080", "8080/udp", "7000-7010/tcp".
+func parsePortRange(s string) (port, end int, proto string, err error) {
+	proto = "tcp"
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		proto = strings.ToLower(s[i+1:])
+		s = s[:i]
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	port, err = strconv.Atoi(lo)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if ok {
+		end, err = strconv.Atoi(hi)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		if end == port {
+			end = 0
+		}
+	}
+	return port, end, proto, nil
+}
+
+// scalarValue is a scalar in a service's configuration, with its context.
+type scalarValue struct {
+	file  *SourceFile
+	node  *yaml.Node
+	field string // environment.KEY, command, entrypoint, healthcheck.test
+	key   string // environment key, "" otherwise
+	value string // for "K=V" list items: V
+	// siblings are the other environment entries of the same mapping.
+	siblings map[string]*yaml.Node
+}
+
+// scanConfig finds listeners and address references in a service's
+// environment, command, entrypoint and healthcheck.
+func scanConfig(c *Compose, sf *ServiceFacts, nodes []NodeRef) {
+	var values []scalarValue
+	env := map[string]scalarValue{}
+	for _, nr := range nodes {
+		m := nr.Node
+		if e := MapValue(m, "environment"); e != nil {
+			switch e.Kind {
+			case yaml.MappingNode:
+				for i := 0; i+1 < len(e.Content); i += 2 {
+					k, v := e.Content[i], e.Content[i+1]
+					if v.Kind != yaml.ScalarNode {
+						continue
+					}
+					env[k.Value] = scalarValue{file: nr.File, node: v, field: "environment." + k.Value, key: k.Value, value: v.Value}
+				}
+			case yaml.SequenceNode:
+				for _, item := range e.Content {
+					if item.Kind != yaml.ScalarNode {
+						continue
+					}
+					k, v, _ := strings.Cut(item.Value, "=")
+					env[k] = scalarValue{file: nr.File, node: item, field: "environment." + k, key: k, value: v}
+				}
+			}
+		}
+		for _, field := range []string{"command", "entrypoint"} {
+			if v := MapValue(m, field); v != nil {
+				values = append(values, commandValues(nr.File, v, field)...)
+			}
+		}
+		if hc := MapValue(m, "healthcheck"); hc != nil {
+			if t := MapValue(hc, "test"); t != nil {
+				values = append(values, commandValues(nr.File, t, "healthcheck.test")...)
+			}
+		}
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		values = append(values, env[k])
+	}
+	for _, v := range values {
+		scanValue(sf, v, env)
+	}
+	// command flags: --port N / --bind ADDR pairs
+	scanFlags(sf, values)
+	sort.Strings(sf.External)
+	sf.External = dedupe(sf.External)
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func commandValues(f *SourceFile, v *yaml.Node, field string) []scalarValue {
+	var out []scalarValue
+	switch v.Kind {
+	case yaml.ScalarNode:
+		out = append(out, scalarValue{file: f, node: v, field: field, value: v.Value})
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			if item.Kind == yaml.ScalarNode {
+				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value})
+			}
+		}
+	}
+	return out
+}
+
+// addrRe finds host:port and scheme://host[:port] tokens.
+var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
+
+// LocalHosts are the addresses that mean "this host" to a host-network
+// service.
+func IsLocalHost(h string) bool {
+	h = strings.Trim(strings.ToLower(h), "[]")
+	switch h {
+	case "localhost", "::1", "0.0.0.0", "::", "host.docker.internal", "ip6-localhost", "gateway.docker.internal", "172.17.0.1":
+		return true
+	}
+	return strings.HasPrefix(h, "127.")
+}
+
+// IsBindAll reports whether h binds every interface.
+func IsBindAll(h string) bool {
+	h = strings.Trim(h, "[]")
+	return h == "0.0.0.0" || h == "::" || h == "*" || h == ""
+}
+
+// IsLoopback reports whether h is a loopback address or name.
+func IsLoopback(h string) bool {
+	h = strings.Trim(strings.ToLower(h), "[]")
+	return h == "localhost" || h == "::1" || h == "ip6-localhost" || strings.HasPrefix(h, "127.")
+}
+
+var defaultSchemePorts = map[string]int{
+	"http": 80, "https": 443, "ws": 80, "wss": 443, "postgres": 5432, "postgresql": 5432,
+	"mysql": 3306, "redis": 6379, "mongodb": 27017, "amqp": 5672, "mqtt": 1883, "nats": 4222,
+}
+
+// wellKnown are default ports for host variables that come without one.
+var wellKnown = map[string]int{
+	"DB": 5432, "DATABASE": 5432, "POSTGRES": 5432, "PG": 5432, "PGSQL": 5432, "POSTGRESQL": 5432,
+	"MYSQL": 3306, "MARIADB": 3306, "REDIS": 6379, "MONGO": 27017, "MONGODB": 27017,
+	"RABBITMQ": 5672, "AMQP": 5672, "ELASTICSEARCH": 9200, "MEMCACHED": 11211,
+	"INFLUX": 8086, "INFLUXDB": 8086, "MQTT": 1883, "ZOOKEEPER": 2181, "NATS": 4222,
+}
+
+func roleOfKey(key string) string {
+	k := strings.ToUpper(key)
+	switch {
+	case strings.Contains(k, "ADVERTIS") || strings.Contains(k, "ANNOUNCE") || strings.Contains(k, "PUBLIC") ||
+		strings.Contains(k, "EXTERNAL") || k == "BASE_URL" || strings.HasSuffix(k, "_BASE_URL") || k == "ROOT_URL" || strings.HasSuffix(k, "_ROOT_URL") ||
+		strings.HasSuffix(k, "SITE_URL") || strings.HasSuffix(k, "DOMAIN") || strings.Contains(k, "REDIRECT") ||
+		strings.Contains(k, "CALLBACK") || strings.Contains(k, "ORIGIN"):
+		return RoleAdvertise
+	case strings.Contains(k, "LISTEN") || strings.Contains(k, "BIND"):
+		return RoleListen
+	}
+	return RoleConnect
+}
+
+func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
+	val := v.value
+	role := RoleConnect
+	if v.key != "" {
+		role = roleOfKey(v.key)
+	}
+	if v.field == "healthcheck.test" {
+		role = RoleConnect
+	}
+	found := false
+	for _, m := range addrRe.FindAllStringSubmatchIndex(val, -1) {
+		tok := val[m[2]:m[3]]
+		scheme := ""
+		if m[4] >= 0 {
+			scheme = strings.ToLower(val[m[4]:m[5]])
+		}
+		host := val[m[6]:m[7]]
+		portStr := ""
+		if m[8] >= 0 {
+			portStr = val[m[8]:m[9]]
+		}
+		if scheme == "" && portStr == "" {
+			continue
+		}
+		if m[3] < len(val) && val[m[3]] == '$' || strings.HasPrefix(val[m[3]:], ":$") || strings.Contains(tok, "$") {
+			continue // the address or port comes from a variable
+		}
+		port := 0
+		if portStr != "" {
+			port, _ = strconv.Atoi(portStr)
+		} else {
+			port = defaultSchemePorts[scheme]
+		}
+		if scheme == "" && !looksLikeHost(host) {
+			continue
+		}
+		if port <= 0 || port > 65535 {
+			if !IsLocalHost(host) && strings.Contains(host, ".") {
+				sf.External = append(sf.External, host)
+			}
+			continue
+		}
+		found = true
+		r := role
+		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
+			// host:port:port, a server-list entry (ZooKeeper peers): the
+			// first port alone does not say whose it is
+			r = RoleServerList
+		}
+		if IsBindAll(host) && r == RoleConnect {
+			r = RoleListen
+		}
+		// the token to rewrite: host[:port] without scheme and userinfo
+		hostTok := host
+		if portStr != "" {
+			hostTok += ":" + portStr
+		}
+		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Port: port, Scheme: scheme,
+			Role: r, Token: hostTok, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+		if !IsLocalHost(host) {
+			if r == RoleConnect && (strings.Contains(host, ".") || scheme != "") {
+				sf.External = append(sf.External, strings.Trim(host, "[]"))
+			}
+		}
+		sf.Refs = append(sf.Refs, ref)
+		if r == RoleAdvertise && IsLocalHost(host) {
+			sf.addListener(StaticListener{Protocol: "tcp", Port: port,
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
+		}
+		if r == RoleListen {
+			sf.addListener(StaticListener{Protocol: "tcp", Port: port, Address: strings.Trim(host, "[]"),
+				Node: v.node, File: v.file, BindText: host,
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}})
+		}
+	}
+	if found || v.key == "" {
+		return
+	}
+	// KEY_PORT=8080 and KEY_HOST=localhost pairs
+	k := strings.ToUpper(v.key)
+	if roleOfKey(k) == RoleListen && isColonPort(strings.TrimSpace(val)) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(val), ":"))
+		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+		return
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
+		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
+		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") {
+			return // a client's port: handled with its host
+		}
+		if roleOfKey(k) == RoleAdvertise {
+			return
+		}
+		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+		return
+	}
+	if isHostKey(k) && IsLocalHost(strings.TrimSpace(val)) {
+		host := strings.TrimSpace(val)
+		prefix := hostPrefix(k)
+		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Role: roleOfKey(k),
+			Token: host, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+		if IsBindAll(host) && ref.Role == RoleConnect {
+			ref.Role = RoleListen
+		}
+		if pv, ok := portSibling(env, prefix); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(pv.value)); err == nil {
+				ref.Port = n
+				ref.PortFrom = pv.key
+			} else {
+				ref.Variable = pv.key
+			}
+		} else if n, ok := wellKnown[prefix]; ok {
+			ref.Port = n
+			ref.PortFrom = "default port of " + prefix
+		}
+		sf.Refs = append(sf.Refs, ref)
+		if ref.Role == RoleListen && ref.Port > 0 {
+			sf.addListener(StaticListener{Protocol: "tcp", Port: ref.Port, Address: ref.Host, Node: v.node, File: v.file, BindText: host,
+				Evidence: Evidence{Kind: "environment", Where: ref.Pos.String(), Detail: v.key + "=" + host}})
+		}
+	}
+}
+
+func kindOf(field string) string {
+	k, _, _ := strings.Cut(field, ".")
+	if field == "healthcheck.test" {
+		return "healthcheck"
+	}
+	return k
+}
+
+func looksLikeHost(h string) bool {
+	if IsLocalHost(h) || strings.HasPrefix(h, "[") {
+		return true
+	}
+	// an IP address, a dotted name, or a simple name (a service)
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return h != "" && !(h[0] >= '0' && h[0] <= '9' && !strings.Contains(h, "."))
+}
+
+func isPortKey(k string) bool {
+	return k == "PORT" || strings.HasSuffix(k, "_PORT") || strings.HasSuffix(k, "PORT") && len(k) <= 12
+}
+
+func isHostKey(k string) bool {
+	for _, s := range []string{"_HOST", "_HOSTNAME", "_ADDR", "_ADDRESS", "_SERVER", "_IP"} {
+		if strings.HasSuffix(k, s) {
+			return true
+		}
+	}
+	return k == "HOST" || k == "HOSTNAME" || k == "BIND" || k == "LISTEN"
+}
+
+func hostPrefix(k string) string {
+	for _, s := range []string{"_HOSTNAME", "_HOST", "_ADDRESS", "_ADDR", "_SERVER", "_IP"} {
+		if strings.HasSuffix(k, s) {
+			return strings.TrimSuffix(k, s)
+		}
+	}
+	return ""
+}
+
+func hostSibling(env map[string]scalarValue, prefix string) (scalarValue, bool) {
+	for _, s := range []string{"_HOST", "_HOSTNAME", "_ADDR", "_ADDRESS", "_SERVER"} {
+		for k, v := range env {
+			if strings.ToUpper(k) == prefix+s {
+				return v, true
+			}
+		}
+	}
+	return scalarValue{}, false
+}
+
+func portSibling(env map[string]scalarValue, prefix string) (scalarValue, bool) {
+	want := "PORT"
+	if prefix != "" {
+		want = prefix + "_PORT"
+	}
+	for k, v := range env {
+		if strings.ToUpper(k) == want {
+			return v, true
+		}
+	}
+	return scalarValue{}, false
+}
+
+func (sf *ServiceFacts) addListener(l StaticListener) {
+	sf.Listeners = append(sf.Listeners, l)
+}
+
+// scanFlags reads --port/--bind style flags from command and entrypoint.
+func scanFlags(sf *ServiceFacts, values []scalarValue) {
+	for _, field := range []string{"command", "entrypoint"} {
+		var toks []struct {
+			s  string
+			sv scalarValue
+		}
+		for _, v := range values {
+			if v.field != field {
+				continue
+			}
+			for _, t := range strings.Fields(v.value) {
+				toks = append(toks, struct {
+					s  string
+					sv scalarValue
+				}{strings.Trim(t, `"'`), v})
+			}
+		}
+		var port int
+		var bind *StaticListener
+		for i := 0; i < len(toks); i++ {
+			name, val, hasVal := strings.Cut(toks[i].s, "=")
+			if !strings.HasPrefix(name, "-") {
+				continue
+			}
+			flag := strings.ToLower(strings.TrimLeft(name, "-"))
+			if !hasVal && i+1 < len(toks) && !strings.HasPrefix(toks[i+1].s, "-") {
+				val = toks[i+1].s
+			}
+			sv := toks[i].sv
+			switch {
+			case strings.HasSuffix(flag, "port") && !strings.Contains(flag, "advertis"):
+				if n, err := strconv.Atoi(val); err == nil && n > 0 && n < 65536 {
+					port = n
+					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
+				}
+			case (strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
+				n, _ := strconv.Atoi(strings.TrimPrefix(val, ":"))
+				sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+					Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
+			case flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip":
+				h := val
+				valNode := sv
+				if !hasVal && i+1 < len(toks) {
+					valNode = toks[i+1].sv
+				}
+				if hh, pp, ok := strings.Cut(val, ":"); ok && !strings.Contains(pp, ":") {
+					if n, err := strconv.Atoi(pp); err == nil {
+						if IsLocalHost(hh) || IsBindAll(hh) {
+							sf.addListener(StaticListener{Protocol: "tcp", Port: n, Address: strings.Trim(hh, "[]"), Node: valNode.node, File: valNode.file, BindText: hh,
+								Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
+						}
+						continue
+					}
+					h = hh
+				}
+				if IsLocalHost(h) || IsBindAll(h) {
+					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: valNode.node, File: valNode.file, BindText: h,
+						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
+				}
+			}
+		}
+		if bind != nil && port > 0 {
+			bind.Port = port
+			sf.addListener(*bind)
+		}
+	}
+}
+
+// isColonPort reports whether s is ":PORT" (every interface).
+func isColonPort(s string) bool {
+	if !strings.HasPrefix(s, ":") {
+		return false
+	}
+	n, err := strconv.Atoi(s[1:])
+	return err == nil && n > 0 && n < 65536
+}
