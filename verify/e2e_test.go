@@ -51,11 +51,13 @@ func runVerify(t *testing.T, file string, extra func(*verify.Options)) *verify.R
 
 func TestMigratedStackPasses(t *testing.T) {
 	verifytest.Env(t)
-	rep := runVerify(t, verifytest.Stack("migrated"), nil)
+	plan := strings.TrimSuffix(verifytest.Stack("migrated"), "compose.yaml") + "plan.json"
+	rep := runVerify(t, verifytest.Stack("migrated"), func(o *verify.Options) { o.PlanFile = plan })
 	if rep.Failed() {
 		t.Fatalf("verify failed: %+v", rep.Checks)
 	}
 	for _, want := range []struct{ name, service, target string }{
+		{verify.CheckRef, "api", "echo:15353/udp"}, // from the plan only
 		{verify.CheckPort, "api", "18080/tcp"},
 		{verify.CheckPort, "echo", "15353/udp"},
 		{verify.CheckRef, "api", "db:15432"},

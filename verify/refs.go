@@ -156,8 +156,8 @@ func knownHosts(services map[string]types.ServiceConfig) map[string]bool {
 	return names
 }
 
-// Plan is the part of `unhost migrate --format json` output verify uses.
-// See docs/verify.md for the fields read.
+// Plan is the part of `unhost migrate --format json` output (migrate.Plan,
+// version 1) that verify uses. See docs/verify.md for the fields read.
 type Plan struct {
 	Edges    []PlanEdge
 	Internal []PlanPort
@@ -179,61 +179,68 @@ type PlanPort struct {
 }
 
 // readPlan reads the fields verify needs from a migration plan, tolerating
-// everything else: the plan format is owned by migrate.
+// everything else: the plan format is owned by migrate. Read are
+// references[] {from, to, port, kind} of kind "service" (an address of
+// another service of the stack) or "self" (the service's own port), and
+// services[].listeners[] {protocol, port, port_end, decision} with decision
+// "internal".
 func readPlan(path string) (*Plan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("read plan %s: not a JSON object: %w", path, err)
+	var doc struct {
+		References []struct {
+			From string `json:"from"`
+			To   string `json:"to"`
+			Port any    `json:"port"`
+			Kind string `json:"kind"`
+		} `json:"references"`
+		Services []struct {
+			Name      string `json:"name"`
+			Listeners []struct {
+				Protocol string `json:"protocol"`
+				Port     any    `json:"port"`
+				PortEnd  any    `json:"port_end"`
+				Decision string `json:"decision"`
+			} `json:"listeners"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	p := &Plan{}
-	for _, key := range []string{"edges", "references"} {
-		var edges []struct {
-			From     string `json:"from"`
-			To       string `json:"to"`
-			Port     any    `json:"port"`
-			Protocol string `json:"protocol"`
-		}
-		if raw[key] == nil {
+	for _, r := range doc.References {
+		port, proto := planPort(r.Port, "")
+		if r.From == "" || port == 0 {
 			continue
 		}
-		if err := json.Unmarshal(raw[key], &edges); err != nil {
-			return nil, fmt.Errorf("read plan %s: %s: %w", path, key, err)
-		}
-		for _, e := range edges {
-			port, proto := planPort(e.Port, e.Protocol)
-			if e.From == "" || e.To == "" || port == 0 {
+		switch r.Kind {
+		case "service":
+			if r.To == "" {
 				continue
 			}
-			p.Edges = append(p.Edges, PlanEdge{From: e.From, To: e.To, Port: port, Proto: proto})
+			p.Edges = append(p.Edges, PlanEdge{From: r.From, To: r.To, Port: port, Proto: proto})
+		case "self":
+			p.Edges = append(p.Edges, PlanEdge{From: r.From, To: "localhost", Port: port, Proto: proto})
 		}
 	}
-	for _, key := range []string{"internal", "internal_ports", "stack_internal"} {
-		var ports []struct {
-			Service  string `json:"service"`
-			Port     any    `json:"port"`
-			Target   any    `json:"target"`
-			Protocol string `json:"protocol"`
-		}
-		if raw[key] == nil {
-			continue
-		}
-		if err := json.Unmarshal(raw[key], &ports); err != nil {
-			return nil, fmt.Errorf("read plan %s: %s: %w", path, key, err)
-		}
-		for _, ip := range ports {
-			v := ip.Port
-			if v == nil {
-				v = ip.Target
-			}
-			port, proto := planPort(v, ip.Protocol)
-			if ip.Service == "" || port == 0 {
+	for _, s := range doc.Services {
+		for _, l := range s.Listeners {
+			if l.Decision != "internal" || s.Name == "" {
 				continue
 			}
-			p.Internal = append(p.Internal, PlanPort{Service: ip.Service, Port: port, Proto: proto})
+			port, proto := planPort(l.Port, strings.ToLower(l.Protocol))
+			if port == 0 {
+				continue
+			}
+			end, _ := planPort(l.PortEnd, proto)
+			if end < port || end-port > 100 {
+				end = port
+			}
+			for q := port; q <= end; q++ {
+				p.Internal = append(p.Internal, PlanPort{Service: s.Name, Port: q, Proto: proto})
+			}
 		}
 	}
 	return p, nil

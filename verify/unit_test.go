@@ -69,9 +69,19 @@ func TestScanRefs(t *testing.T) {
 
 func TestReadPlan(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "plan.json")
-	plan := `{"version": 1, "services": {"x": {}},
-  "edges": [{"from": "api", "to": "db", "port": 5432}, {"from": "api", "to": "dns", "port": "53/udp"}, {"from": "bad"}],
-  "internal": [{"service": "db", "port": 5432}, {"service": "dns", "target": "53", "protocol": "udp"}]}`
+	// The shape of migrate.Plan (version 1), trimmed, plus fields verify
+	// does not know.
+	plan := `{"version": 1, "project": "shop", "future": {"x": 1},
+  "services": [
+    {"name": "db", "action": "migrate", "listeners": [
+      {"protocol": "tcp", "port": 5432, "address": "127.0.0.1", "decision": "internal"},
+      {"protocol": "tcp", "port": 9187, "decision": "publish", "publish": "127.0.0.1:9187:9187"}]},
+    {"name": "dns", "listeners": [{"protocol": "udp", "port": 53, "port_end": 54, "decision": "internal"}]}],
+  "references": [
+    {"from": "api", "to": "db", "port": 5432, "kind": "service", "action": "rewrite"},
+    {"from": "api", "port": 8080, "kind": "self", "action": "keep"},
+    {"from": "api", "to": "host", "port": 25, "kind": "host-service", "action": "rewrite"},
+    {"from": "api", "kind": "unresolved", "action": "manual"}]}`
 	if err := os.WriteFile(file, []byte(plan), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +89,8 @@ func TestReadPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEdges := []PlanEdge{{"api", "db", 5432, "tcp"}, {"api", "dns", 53, "udp"}}
-	wantInternal := []PlanPort{{"db", 5432, "tcp"}, {"dns", 53, "udp"}}
+	wantEdges := []PlanEdge{{"api", "db", 5432, "tcp"}, {"api", "localhost", 8080, "tcp"}}
+	wantInternal := []PlanPort{{"db", 5432, "tcp"}, {"dns", 53, "udp"}, {"dns", 54, "udp"}}
 	if !reflect.DeepEqual(p.Edges, wantEdges) || !reflect.DeepEqual(p.Internal, wantInternal) {
 		t.Errorf("plan = %+v", p)
 	}
