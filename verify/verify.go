@@ -283,14 +283,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if buildErr != nil {
 		return nil, buildErr
 	}
-	r.progress("stack is up; checking (probe image build: %v)", buildErr)
+	r.progress("stack is up; checking")
 
 	tasks := map[string][]task{}
 	r.portChecks(tasks)
 	r.refChecks(tasks)
 	r.httpChecks(tasks, specs)
 	r.runProbes(ctx, tasks, start)
-	r.progress("probe containers done")
+	r.progress("probes answered; watching until every container ran %s", opts.Watch)
 	r.internalChecks(ctx, internal, preHeld)
 
 	// The watch window runs from each container's start, so that the time
@@ -304,9 +304,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
 	}
-	r.progress("probes done; internal checked")
 	r.healthChecks(ctx)
-	r.progress("health checked")
 	r.report.finish(start)
 	return r.report, nil
 }
