@@ -76,6 +76,11 @@ type AddressRef struct {
 type ServiceFacts struct {
 	Name        string   `json:"name"`
 	NetworkMode string   `json:"network_mode,omitempty"`
+	// HostNetworkKey is the key under which the service attaches the
+	// external network named "host" (swarm's form of host networking).
+	HostNetworkKey string   `json:"host_network_key,omitempty"`
+	Deploy         bool     `json:"deploy,omitempty"`
+	Replicas       int      `json:"replicas,omitempty"`
 	Image       string   `json:"image,omitempty"`
 	Profiles    []string `json:"profiles,omitempty"`
 	CapAdd      []string `json:"cap_add,omitempty"`
@@ -89,8 +94,9 @@ type ServiceFacts struct {
 	External []string `json:"external,omitempty"`
 }
 
-// HostNetwork reports whether the service runs on the host network.
-func (s *ServiceFacts) HostNetwork() bool { return s.NetworkMode == "host" }
+// HostNetwork reports whether the service runs on the host network, by
+// network_mode or (swarm) by attaching the external network named host.
+func (s *ServiceFacts) HostNetwork() bool { return s.NetworkMode == "host" || s.HostNetworkKey != "" }
 
 // ImageInspector tells the ports an image exposes. ok is false when the
 // image is not known locally.
@@ -245,11 +251,23 @@ func mergeSources(m *yaml.Node) []*yaml.Node {
 func Analyze(c *Compose, images ImageInspector) *Facts {
 	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
 	all := c.Project.AllServices()
+	hostNets := HostNetworkKeys(c)
 	imagesSeen, imagesMissing := 0, 0
 	var imageErr error
 	for name, s := range all {
 		sf := &ServiceFacts{Name: name, NetworkMode: s.NetworkMode, Image: s.Image, Profiles: s.Profiles,
 			CapAdd: append([]string(nil), s.CapAdd...)}
+		for key := range s.Networks {
+			if hostNets[key] {
+				sf.HostNetworkKey = key
+			}
+		}
+		if s.Deploy != nil {
+			sf.Deploy = true
+			if s.Deploy.Replicas != nil {
+				sf.Replicas = *s.Deploy.Replicas
+			}
+		}
 		for _, d := range s.Devices {
 			sf.Devices = append(sf.Devices, d.Source)
 		}
@@ -846,4 +864,34 @@ func isColonPort(s string) bool {
 	}
 	n, err := strconv.Atoi(s[1:])
 	return err == nil && n > 0 && n < 65536
+}
+
+// HostNetworkKeys returns the top-level network keys that stand for the
+// host network in swarm: external networks named "host".
+func HostNetworkKeys(c *Compose) map[string]bool {
+	out := map[string]bool{}
+	for key, n := range c.Project.Networks {
+		name := n.Name
+		if name == "" {
+			name = key
+		}
+		if bool(n.External) && name == "host" {
+			out[key] = true
+		}
+	}
+	return out
+}
+
+// IsSwarm reports whether the files look like a swarm stack: they attach
+// the external host network, or a service carries a deploy: section.
+func IsSwarm(c *Compose) bool {
+	if len(HostNetworkKeys(c)) > 0 {
+		return true
+	}
+	for _, s := range c.Project.AllServices() {
+		if s.Deploy != nil {
+			return true
+		}
+	}
+	return false
 }

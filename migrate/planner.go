@@ -788,7 +788,10 @@ func (p *planner) decidePublication() error {
 	for _, pr := range p.opts.Publish {
 		s := p.svcs[p.netOwner(pr.Service)]
 		if s.action != ActionMigrate {
-			return &UsageError{fmt.Sprintf("--publish %s:%d: %s is not migrated (%s)", pr.Service, pr.Port, s.name, s.action)}
+			// not an error: a bot re-running with the same flags on
+			// migrated files must get a no-op
+			p.warn(fmt.Sprintf("--publish %s:%d has no effect: %s is not being migrated (%s)", pr.Service, pr.Port, s.name, s.action))
+			continue
 		}
 		l := s.find(pr.Protocol, pr.Port)
 		if l == nil {

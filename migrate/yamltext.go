@@ -283,7 +283,8 @@ func (t *text) removeEntry(m, key, val *yaml.Node) (Edit, error) {
 		}
 		return Edit{Start: ks, End: ve}, nil
 	}
-	if t.lineOf(ks) != t.lineOf(ve) {
+	multi := t.lineOf(ks) != t.lineOf(ve)
+	if multi && (val.Kind == yaml.ScalarNode && val.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0) {
 		return Edit{}, fmt.Errorf("%s:%d:%d: %s spans several lines: edit it by hand", t.Path, key.Line, key.Column, key.Value)
 	}
 	start := t.LineStart(key.Line)
@@ -294,10 +295,51 @@ func (t *text) removeEntry(m, key, val *yaml.Node) (Edit, error) {
 	}
 	_, next := t.lineEnd(ve)
 	text := ""
+	if multi {
+		// a block value: its lines go too; comments among them stay
+		var keep []string
+		for l := key.Line; l <= t.lineOf(ve); l++ {
+			ls := t.LineStart(l)
+			le, _ := t.lineEnd(ls)
+			line := string(t.Data[ls:le])
+			if l == key.Line {
+				if c := t.trailingComment(t.NodeOffset(key)); c != "" {
+					keep = append(keep, string(t.Data[start:ks])+c)
+				}
+				continue
+			}
+			if c := commentOf(line); c != "" {
+				keep = append(keep, string(t.Data[start:ks])+c)
+			}
+		}
+		for _, k := range keep {
+			text += k + t.eol
+		}
+		return Edit{Start: start, End: next, Text: text}, nil
+	}
 	if c := t.trailingComment(ve); c != "" {
 		text = string(t.Data[start:ks]) + c + t.eol
 	}
 	return Edit{Start: start, End: next, Text: text}, nil
+}
+
+// commentOf returns the comment of a line of block YAML (outside quotes),
+// or "".
+func commentOf(line string) string {
+	inS, inD := false, false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '\'' && !inD:
+			inS = !inS
+		case c == '"' && !inS:
+			inD = !inD
+		case c == '\\' && inD:
+			i++
+		case c == '#' && !inS && !inD && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return strings.TrimRight(line[i:], " \t")
+		}
+	}
+	return ""
 }
 
 // blockInsertPoint returns where new lines go after the last entry of a

@@ -97,7 +97,6 @@ func TestMigrateUsageErrors(t *testing.T) {
 		{"migrate", "--publish", "web:99999"},
 		{"migrate", "--publish", "web"},
 		{"migrate", "--force", "nosuch"},
-		{"migrate", "--publish", "side:80"},
 		{"migrate", "--profile", "nosuch"},
 		{"migrate", "--check", "--write"},
 		{"migrate", "--publish-address", "not-an-ip"},
