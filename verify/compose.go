@@ -81,10 +81,17 @@ func (c *Compose) Run(ctx context.Context, stdout, stderr io.Writer, args ...str
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: %w", strings.Join(c.Argv, " "), args[0], ctx.Err())
+		name := strings.Join(c.Argv, " ")
+		for _, a := range args {
+			if a == "up" || a == "down" || a == "version" {
+				name += " " + a
+				break
+			}
 		}
-		return fmt.Errorf("%s %s: %w", strings.Join(c.Argv, " "), args[0], err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
