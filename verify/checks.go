@@ -85,6 +85,12 @@ type httpSpec struct {
 	Raw     string
 }
 
+// CheckHTTPSpec validates one SERVICE:PORT/PATH=STATUS (for flag errors).
+func CheckHTTPSpec(spec string) error {
+	_, err := parseHTTPSpecs([]string{spec})
+	return err
+}
+
 func parseHTTPSpecs(list []string) ([]httpSpec, error) {
 	var out []httpSpec
 	for _, raw := range list {

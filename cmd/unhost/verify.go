@@ -98,6 +98,11 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	if o.timeout <= 0 || o.watch < 0 {
 		return usageErr(errors.New("--timeout must be positive and --watch not negative"))
 	}
+	for _, h := range o.http {
+		if err := verify.CheckHTTPSpec(h); err != nil {
+			return usageErr(fmt.Errorf("--http: %w", err))
+		}
+	}
 
 	// First SIGINT/SIGTERM: stop and tear down. Second: abandon teardown
 	// (the next verify removes the leftovers).

@@ -31,6 +31,8 @@ func TestVerifyBadFlags(t *testing.T) {
 		{"verify", "--no-such-flag"},
 		{"verify", "--timeout", "0s"},
 		{"verify", "extra-arg"},
+		{"verify", "--http", "web"},
+		{"verify", "--http", "web:80/=abc"},
 	} {
 		if code := run(args); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
