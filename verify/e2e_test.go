@@ -71,6 +71,9 @@ func TestMigratedStackPasses(t *testing.T) {
 			t.Errorf("%s %s %s: %s: %s", want.name, want.service, want.target, c.Status, c.Reason)
 		}
 	}
+	if c := find(t, rep, verify.CheckRef, "api", "host.docker.internal:2525"); c.Status != verify.Skip || !strings.Contains(c.Reason, "--in-place") {
+		t.Errorf("host service reference: %s: %s", c.Status, c.Reason)
+	}
 	if c := find(t, rep, verify.CheckPort, "echo", "15353/udp"); !strings.Contains(c.Reason, "answers datagrams through") {
 		t.Errorf("udp echo should be answered through the published port: %s", c.Reason)
 	}
