@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/unhost/unhost/internal/dockertest"
 	"github.com/unhost/unhost/verify"
 	"github.com/unhost/unhost/verify/verifytest"
 )
@@ -222,5 +224,39 @@ func TestStackNotStartingFailsAndKeep(t *testing.T) {
 	// the hint says first.
 	if _, err := verify.Cleanup(context.Background(), cli, strings.TrimPrefix(rep.Project, "unhost-verify-")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Bind mounts are read-only during verify: a service that must write to
+// one fails, and the report says why; --writable-binds opts out (and the
+// file is then really written).
+func TestReadOnlyBindReported(t *testing.T) {
+	cli := verifytest.Env(t)
+	img := dockertest.BuildImage(t, cli, filepath.Join(verifytest.Root(), "verify", "internal", "writer"), nil)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "compose.yaml")
+	stack := "services:\n  store:\n    image: " + img + "\n    command: [\"/data/state\"]\n    volumes: [\"./data:/data\"]\n"
+	if err := os.WriteFile(file, []byte(stack), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := runVerify(t, file, func(o *verify.Options) { o.Timeout = 20 * time.Second })
+	c := find(t, rep, verify.CheckStack, "store", "")
+	if c.Status != verify.Fail || !strings.Contains(c.Reason, "cannot write to a bind mount") || !strings.Contains(c.Reason, "--writable-binds") {
+		t.Errorf("stack-up store: %s: %s", c.Status, c.Reason)
+	}
+	if _, err := os.Stat(filepath.Join(data, "state")); err == nil {
+		t.Fatal("the service wrote to the bind mount during a read-only verify")
+	}
+
+	rep = runVerify(t, file, func(o *verify.Options) { o.WritableBinds = true })
+	if rep.Failed() {
+		t.Errorf("--writable-binds: %+v", rep.Checks)
+	}
+	if _, err := os.Stat(filepath.Join(data, "state")); err != nil {
+		t.Errorf("--writable-binds: the service did not write: %v", err)
 	}
 }
