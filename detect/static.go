@@ -74,17 +74,17 @@ type AddressRef struct {
 
 // ServiceFacts is what the Compose files say about one service.
 type ServiceFacts struct {
-	Name        string   `json:"name"`
-	NetworkMode string   `json:"network_mode,omitempty"`
+	Name        string `json:"name"`
+	NetworkMode string `json:"network_mode,omitempty"`
 	// HostNetworkKey is the key under which the service attaches the
 	// external network named "host" (swarm's form of host networking).
 	HostNetworkKey string   `json:"host_network_key,omitempty"`
 	Deploy         bool     `json:"deploy,omitempty"`
 	Replicas       int      `json:"replicas,omitempty"`
-	Image       string   `json:"image,omitempty"`
-	Profiles    []string `json:"profiles,omitempty"`
-	CapAdd      []string `json:"cap_add,omitempty"`
-	Devices     []string `json:"devices,omitempty"`
+	Image          string   `json:"image,omitempty"`
+	Profiles       []string `json:"profiles,omitempty"`
+	CapAdd         []string `json:"cap_add,omitempty"`
+	Devices        []string `json:"devices,omitempty"`
 	// Listeners, for host-network services; sorted.
 	Listeners []StaticListener `json:"listeners,omitempty"`
 	// Published are a bridge service's port mappings (host port -> target).
@@ -679,7 +679,7 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
 		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
-		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") {
+		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") && !serverPrefix(prefix) {
 			return // a client's port: handled with its host
 		}
 		if roleOfKey(k) == RoleAdvertise {
@@ -694,6 +694,9 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		prefix := hostPrefix(k)
 		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Role: roleOfKey(k),
 			Token: host, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+		if ref.Role == RoleConnect && serverPrefix(prefix) {
+			ref.Role = RoleListen // SERVER_HTTP_ADDR, HTTP_HOST: the service's own address
+		}
 		if IsBindAll(host) && ref.Role == RoleConnect {
 			ref.Role = RoleListen
 		}
@@ -890,6 +893,21 @@ func IsSwarm(c *Compose) bool {
 	}
 	for _, s := range c.Project.AllServices() {
 		if s.Deploy != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// serverPrefix reports whether an env prefix names the service's own
+// server (GF_SERVER_HTTP_ADDR, HTTP_HOST, WEB_HOST) rather than a client's
+// target (DB_HOST, REDIS_ADDR).
+func serverPrefix(prefix string) bool {
+	if prefix == "" || prefix == "SERVER" || prefix == "APP" {
+		return true
+	}
+	for _, k := range []string{"HTTP", "WEB", "LISTEN", "BIND", "HTTPS", "GRPC"} {
+		if strings.HasSuffix(prefix, k) || strings.HasSuffix(prefix, "_"+k+"_SERVER") {
 			return true
 		}
 	}

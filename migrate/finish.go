@@ -51,6 +51,10 @@ func (p *planner) finish(res *Result) {
 			continue
 		}
 		for _, l := range s.listeners {
+			if l.decision == DecisionPublish && p.swarm() {
+				p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
+				continue
+			}
 			if l.decision == DecisionPublish && (l.publishIP == "" || detect.IsBindAll(l.publishIP)) {
 				p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
 			}
@@ -93,6 +97,10 @@ func (p *planner) finish(res *Result) {
 		p.warn("services behind published ports see the Docker gateway's address instead of their clients' (NAT): allow-lists, fail2ban and logs that rely on client IPs change")
 	}
 	pl.Runbook = p.runbook(migrated)
+	if p.swarm() {
+		pl.PublishMode, pl.EndpointMode = p.opts.PublishMode, p.opts.EndpointMode
+		pl.IgnoredBySwarm = p.ignoredBySwarm()
+	}
 }
 
 func sortSteps(s []Step) {
@@ -158,7 +166,66 @@ func exposureRow(svc string, l *listener, migrated bool) Exposure {
 	return row
 }
 
+// swarmIgnored are service keys that docker stack deploy ignores.
+var swarmIgnored = map[string]string{
+	"build":         "stack deploy does not build images: build and push them first",
+	"cgroup_parent": "", "container_name": "swarm names tasks itself",
+	"depends_on": "swarm starts services in any order: make clients retry", "devices": "",
+	"external_links": "", "links": "", "network_mode": "", "restart": "use deploy.restart_policy",
+	"security_opt": "", "userns_mode": "", "privileged": "", "extra_hosts": "host-gateway is not supported by swarm services on Engine 20.10",
+}
+
+// ignoredBySwarm lists the keys of the services that stack deploy ignores.
+func (p *planner) ignoredBySwarm() []Step {
+	var out []Step
+	for _, n := range p.names {
+		for _, nr := range p.c.ServiceNodes(n) {
+			m := nr.Node
+			if ports := detect.MapValue(m, "ports"); ports != nil {
+				for _, it := range ports.Content {
+					ip := ""
+					if _, v := detect.MapEntry(it, "host_ip"); v != nil {
+						ip = v.Value
+					} else if pcs, err := detect.ParsePortItem(it); err == nil && len(pcs) > 0 {
+						ip = pcs[0].HostIP
+					}
+					if ip != "" && !detect.IsBindAll(ip) {
+						out = append(out, Step{Service: n, Where: nr.File.PosOf(it).String(),
+							What: "ports: host address " + ip + " is ignored by docker stack deploy: the port is open on every node address"})
+					}
+				}
+			}
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				k := m.Content[i]
+				why, ok := swarmIgnored[k.Value]
+				if !ok {
+					continue
+				}
+				if why == "" {
+					why = "ignored by docker stack deploy"
+				}
+				out = append(out, Step{Service: n, Where: nr.File.PosOf(k).String(), What: k.Value + ": " + why})
+			}
+		}
+	}
+	sortSteps(out)
+	return dedupeSteps(out)
+}
+
+func dedupeSteps(s []Step) []Step {
+	var out []Step
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func (p *planner) runbook(migrated []string) Runbook {
+	if p.swarm() {
+		return p.swarmRunbook(migrated)
+	}
 	cmd := p.opts.ComposeCommand
 	if cmd == "" {
 		cmd = "docker compose"
@@ -225,4 +292,35 @@ func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 		}
 	}
 	return nil
+}
+
+func (p *planner) swarmRunbook(migrated []string) Runbook {
+	stack := p.c.Project.Name
+	var files []string
+	for _, f := range p.plan.Files[:min(len(p.plan.Files), len(p.c.Project.ComposeFiles))] {
+		files = append(files, "-c "+f)
+	}
+	deploy := "docker stack deploy " + strings.Join(files, " ") + " " + stack
+	rb := Runbook{}
+	if len(migrated) == 0 {
+		rb.Downtime = "none: nothing is migrated"
+		return rb
+	}
+	rb.Stop = []string{"docker stack rm " + stack + "   # frees the host ports the old tasks hold; wait until its tasks are gone"}
+	rb.Start = []string{
+		"docker stack config " + strings.Join(files, " ") + " > /dev/null   # check the rewritten files (Docker 25+), or deploy to a test swarm",
+		deploy,
+		"docker stack services " + stack,
+	}
+	rb.Downtime = fmt.Sprintf("the time to remove the stack and start %d migrated service(s) (%s) with their replicas: usually under a minute", len(migrated), strings.Join(migrated, ", "))
+	rb.Rollback = []string{
+		"restore the files from their *.unhost-backup copies (or git checkout the previous version)",
+		"docker stack rm " + stack,
+		strings.Replace(deploy, "docker stack deploy", "docker stack deploy", 1),
+	}
+	rb.Notes = []string{
+		"a rolling update in place does not work here: tasks on the host network hold their ports until they stop",
+		"run `unhost verify --swarm` on a test swarm first",
+	}
+	return rb
 }

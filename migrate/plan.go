@@ -14,8 +14,14 @@ type Plan struct {
 	Version int      `json:"version"`
 	Project string   `json:"project"`
 	Files   []string `json:"files"`
-	Target  string   `json:"target"` // "bridge"
-	Policy  string   `json:"policy"` // auto, all, none
+	Target  string   `json:"target"` // "bridge" or "swarm"
+	// PublishMode and EndpointMode are the swarm settings used.
+	PublishMode  string `json:"publish_mode,omitempty"`
+	EndpointMode string `json:"endpoint_mode,omitempty"`
+	// IgnoredBySwarm lists keys in the files that docker stack deploy
+	// ignores (swarm target only).
+	IgnoredBySwarm []Step `json:"ignored_by_swarm,omitempty"`
+	Policy         string `json:"policy"` // auto, all, none
 	// PublishAddress replaces all-interface publication when set.
 	PublishAddress string `json:"publish_address,omitempty"`
 	// Evidence is "static" (the files alone) or "runtime" (an inventory).
@@ -41,6 +47,8 @@ const (
 	ActionFollow      = "follow"       // network_mode: service:X, follows X
 	ActionUnchanged   = "unchanged"    // not on the host network
 	ActionRefsOnly    = "references"   // not migrated, but references rewritten
+	TargetBridge      = "bridge"
+	TargetSwarm       = "swarm"
 	EvidenceStatic    = "static"
 	EvidenceRuntime   = "runtime"
 	ReachAll          = "all interfaces"

@@ -34,6 +34,14 @@ type Options struct {
 	Inventory *detect.Inventory
 	// Images tells exposed ports of local images; nil when no engine.
 	Images detect.ImageInspector
+	// Target is "bridge", "swarm", or "" to choose: swarm when the files
+	// attach the external host network or carry deploy: sections.
+	Target string
+	// PublishMode is the swarm publish mode: ingress (default) or host.
+	PublishMode string
+	// EndpointMode, when set, is written as deploy.endpoint_mode (vip or
+	// dnsrr) of every migrated service (swarm).
+	EndpointMode string
 	// WorkDir is the folder paths are shown relative to; default ".".
 	WorkDir string
 	// ComposeCommand is how the runbook invokes compose, e.g.
@@ -238,7 +246,17 @@ func Migrate(c *detect.Compose, opts Options) (*Result, error) {
 	}
 	p := &planner{c: c, opts: opts, svcs: map[string]*svc{}}
 	p.facts = detect.Analyze(c, opts.Images)
-	p.plan = &Plan{Version: PlanVersion, Project: c.Project.Name, Target: "bridge", Policy: opts.Policy,
+	if opts.Target == "" {
+		opts.Target = TargetBridge
+		if detect.IsSwarm(c) {
+			opts.Target = TargetSwarm
+		}
+	}
+	if opts.Target == TargetSwarm && opts.PublishMode == "" {
+		opts.PublishMode = "ingress"
+	}
+	p.opts = opts
+	p.plan = &Plan{Version: PlanVersion, Project: c.Project.Name, Target: opts.Target, Policy: opts.Policy,
 		PublishAddress: opts.PublishAddress, Evidence: EvidenceStatic, ImageMetadata: p.facts.ImageMetadata}
 	for _, f := range c.Files {
 		p.plan.Files = append(p.plan.Files, f.Path)
@@ -293,7 +311,18 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
+func (p *planner) swarm() bool { return p.opts.Target == TargetSwarm }
+
 func (p *planner) checkOptions() error {
+	if p.swarm() && p.opts.PublishAddress != "" {
+		return &UsageError{"--publish-address: swarm publishes on every node address (it ignores host_ip); use --publish-mode host and the nodes' firewalls instead"}
+	}
+	if p.swarm() && p.opts.EndpointMode == "dnsrr" && p.opts.PublishMode != "host" {
+		return &UsageError{"--endpoint-mode dnsrr cannot serve ports published through the ingress routing mesh: add --publish-mode host"}
+	}
+	if !p.swarm() && (p.opts.EndpointMode != "" || p.opts.PublishMode != "") {
+		return &UsageError{"--endpoint-mode and --publish-mode are for --target swarm"}
+	}
 	for _, pr := range p.opts.Publish {
 		if p.svcs[pr.Service] == nil {
 			return &UsageError{fmt.Sprintf("--publish %s:%d: no service %q in the project", pr.Service, pr.Port, pr.Service)}
@@ -681,6 +710,13 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 			return
 		}
 		ref.To = "host"
+		if p.swarm() {
+			ref.Action, ref.Reason = "manual", fmt.Sprintf("no service of the stack listens on port %d: a service on the host; swarm services have no host-gateway on Engine 20.10", r.Port)
+			p.plan.References = append(p.plan.References, ref)
+			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+				What: fmt.Sprintf("%s names a host service at %s: point it at an address of the node that the overlay network can reach", r.Field, Redact(r.Token))})
+			return
+		}
 		ref.After = replaceHost(r.Token, "host.docker.internal")
 		if r.Token == ref.After {
 			ref.Action, ref.Reason = "keep", "already names the host through host.docker.internal"
@@ -701,7 +737,11 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 		}
 		switch {
 		case fromMigrates && !p.onHostAfter(o.name):
-			ref.After = replaceHost(r.Token, o.name)
+			name := o.name
+			if p.swarm() && target.facts.Replicas > 1 && clusterKey(r.Field) {
+				name = "tasks." + o.name
+			}
+			ref.After = replaceHost(r.Token, name)
 			if o.target != r.Port {
 				ref.After = replacePort(ref.After, r.Port, o.target)
 			}
@@ -711,6 +751,9 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 			} else {
 				ref.Action = "rewrite"
 				ref.Reason = fmt.Sprintf("%s listens on port %d: reach it by service name on the stack's network", o.name, o.target)
+				if strings.HasPrefix(name, "tasks.") {
+					ref.Reason = fmt.Sprintf("%s runs %d replicas and %s lists cluster members: tasks.%s resolves to every replica, where %s alone is one virtual IP", o.name, target.facts.Replicas, r.Field, o.name, o.name)
+				}
 				if !p.migrated(fromOwner) && p.onHostBefore(s.name) {
 					ref.Action, ref.After = "keep", ""
 				}
@@ -722,6 +765,10 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 					p.svcs[s.name].reason = "not on the host network; its references to migrated services are rewritten"
 				}
 			}
+		case fromMigrates && p.onHostAfter(o.name) && p.swarm():
+			ref.Action, ref.Reason = "manual", o.name+" stays on the host network, which swarm services on an overlay cannot reach by name"
+			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+				What: fmt.Sprintf("%s reaches %s, which stays on the host network: point it at the node's address", r.Field, o.name)})
 		case fromMigrates && p.onHostAfter(o.name):
 			ref.To = o.name
 			ref.After = replaceHost(r.Token, "host.docker.internal")
@@ -847,6 +894,13 @@ func (p *planner) decidePublication() error {
 						What: fmt.Sprintf("%s %s", n, l.blocker),
 						Hint: "configure it to listen on 0.0.0.0 inside the container (its config file or a command-line flag); unhost then publishes it on 127.0.0.1 to keep its reach"})
 				}
+			}
+			if publish && p.swarm() && !detect.IsBindAll(l.addr) {
+				publish = false
+				l.why = fmt.Sprintf("swarm cannot publish a port on %s only (it publishes on every node address): left unpublished, reachable by service name inside the stack", l.addr)
+				p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: n,
+					What: fmt.Sprintf("%s port %d was reachable on %s only; swarm cannot publish it that narrowly, so it is not published", n, l.port, l.addr),
+					Hint: "to reach it from the host, publish it with mode: host and restrict it with the node's firewall, or use docker exec / an SSH tunnel"})
 			}
 			if publish {
 				l.decision = DecisionPublish
@@ -1159,4 +1213,16 @@ func (p *planner) resolveOutside() {
 				Hint: "this " + r.Kind + " is outside the compose files, which is all unhost edits"})
 		}
 	}
+}
+
+// clusterKey reports whether a field names cluster members (seed hosts,
+// peers), where a client must reach every replica.
+func clusterKey(field string) bool {
+	f := strings.ToUpper(field)
+	for _, k := range []string{"SEED", "PEER", "CLUSTER", "DISCOVERY", "MEMBER", "NODES", "JOIN", "GOSSIP"} {
+		if strings.Contains(f, k) {
+			return true
+		}
+	}
+	return false
 }

@@ -221,6 +221,40 @@ func (p *planner) buildEdits() (*Result, error) {
 		if len(own) == 0 {
 			return nil, fmt.Errorf("service %s: cannot find its definition in the compose files", n)
 		}
+		// swarm's form: the external host network attached under networks:
+		var keepNets *detect.NodeRef
+		if key := s.facts.HostNetworkKey; key != "" {
+			for _, nr := range nodes {
+				nk, nv := detect.MapEntry(nr.Node, "networks")
+				if nk == nil || e.removed[nk] {
+					continue
+				}
+				names, item, itemKey := networkEntries(nv, key)
+				if item == nil {
+					continue
+				}
+				if len(names) == 1 {
+					rems = append(rems, removal{f: nr.File, m: nr.Node, k: nk, v: nv, via: nr.Via})
+					continue
+				}
+				t := e.text(nr.File)
+				var ed Edit
+				var err error
+				if nv.Kind == yaml.SequenceNode {
+					ed, err = t.removeSeqItem(nv, item)
+				} else {
+					ed, err = t.removeEntry(nv, itemKey, item)
+				}
+				if err != nil {
+					return nil, err
+				}
+				e.removed[item] = true
+				e.add(nr.File, ed)
+				if nr.Via == "" {
+					keepNets = &detect.NodeRef{File: nr.File, Node: nv}
+				}
+			}
+		}
 		// the mapping that receives additions: the own mapping holding
 		// network_mode, else the first own mapping
 		target := own[0]
@@ -241,7 +275,7 @@ func (p *planner) buildEdits() (*Result, error) {
 		if target.Node.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s: service %s is written as an alias: give it its own mapping first", target.File.PosOf(target.Node), n)
 		}
-		additions, err := p.additions(e, s, target, nodes)
+		additions, err := p.additions(e, s, target, nodes, keepNets)
 		if err != nil {
 			return nil, err
 		}
@@ -360,10 +394,8 @@ func (p *planner) buildEdits() (*Result, error) {
 		}
 	}
 	// networks
-	if len(p.plan.Networks) > 0 {
-		if err := p.addNetworks(e); err != nil {
-			return nil, err
-		}
+	if err := p.addNetworks(e); err != nil {
+		return nil, err
 	}
 	res := &Result{Plan: p.plan}
 	for _, f := range p.c.Files {
@@ -383,7 +415,7 @@ func (p *planner) buildEdits() (*Result, error) {
 // additions returns the lines (without indentation) to add to a migrated
 // service's mapping, after editing existing ports and extra_hosts entries
 // in place.
-func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []detect.NodeRef) ([]string, error) {
+func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []detect.NodeRef, keepNets *detect.NodeRef) ([]string, error) {
 	st := e.style(target.File)
 	var want []portSpec
 	for _, l := range s.listeners {
@@ -471,7 +503,12 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 	}
 	var newItems []string
 	for i, w := range want {
-		if !done[i] {
+		if done[i] {
+			continue
+		}
+		if p.swarm() {
+			newItems = append(newItems, w.long(p.opts.PublishMode))
+		} else {
 			newItems = append(newItems, quote(st.quote, w.short()))
 		}
 	}
@@ -497,10 +534,36 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 			lines = append(lines, blockSeq("ports", newItems, st)...)
 		}
 	}
-	if len(s.networks) > 0 {
-		lines = append(lines, blockSeq("networks", s.networks, st)...)
+	nets := s.networks
+	if keepNets != nil && len(nets) == 0 {
+		nets = []string{"default"} // it stays on other networks: say default too
 	}
-	if s.hostRefs {
+	switch {
+	case keepNets != nil && keepNets.Node.Kind == yaml.SequenceNode:
+		ed, err := e.text(keepNets.File).appendSeqItems(keepNets.Node, nets)
+		if err != nil {
+			return nil, err
+		}
+		e.add(keepNets.File, ed)
+	case keepNets != nil:
+		var kl []string
+		for _, n := range nets {
+			kl = append(kl, n+": {}")
+		}
+		if err := p.insertKeys(e, *keepNets, kl); err != nil {
+			return nil, err
+		}
+	case len(nets) > 0:
+		lines = append(lines, blockSeq("networks", nets, st)...)
+	}
+	if p.opts.EndpointMode != "" {
+		l, err := p.endpointMode(e, target, nodes)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, l...)
+	}
+	if s.hostRefs && !p.swarm() {
 		entry := "host.docker.internal:host-gateway"
 		has := false
 		var seq *detect.NodeRef
@@ -571,9 +634,83 @@ func quoteOf(n *yaml.Node) string {
 func blockSeq(key string, items []string, st style) []string {
 	out := []string{key + ":"}
 	for _, it := range items {
-		out = append(out, strings.Repeat(" ", st.seqIndent)+"- "+it)
+		for i, l := range strings.Split(it, "\n") {
+			if i == 0 {
+				out = append(out, strings.Repeat(" ", st.seqIndent)+"- "+l)
+			} else {
+				out = append(out, strings.Repeat(" ", st.seqIndent+2)+l)
+			}
+		}
 	}
 	return out
+}
+
+// flowItem turns a multi-line "k: v" item into a flow mapping.
+func flowItem(it string) string {
+	if !strings.Contains(it, "\n") {
+		return it
+	}
+	return "{" + strings.ReplaceAll(it, "\n", ", ") + "}"
+}
+
+// long renders a port in the long syntax that docker stack deploy reads.
+func (ps portSpec) long(mode string) string {
+	pub := strconv.Itoa(ps.port)
+	if ps.portEnd > ps.port {
+		pub += "-" + strconv.Itoa(ps.portEnd)
+	}
+	proto := ps.proto
+	if proto == "" {
+		proto = "tcp"
+	}
+	return fmt.Sprintf("target: %d\npublished: %s\nprotocol: %s\nmode: %s", ps.port, pub, proto, mode)
+}
+
+// networkEntries lists the network names of a service's networks: value
+// and returns the node (and, for the mapping form, the key) of name.
+func networkEntries(nv *yaml.Node, name string) (names []string, item, key *yaml.Node) {
+	switch nv.Kind {
+	case yaml.SequenceNode:
+		for _, it := range nv.Content {
+			names = append(names, it.Value)
+			if it.Value == name {
+				item = it
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(nv.Content); i += 2 {
+			names = append(names, nv.Content[i].Value)
+			if nv.Content[i].Value == name {
+				key, item = nv.Content[i], nv.Content[i+1]
+			}
+		}
+	}
+	return names, item, key
+}
+
+// endpointMode sets deploy.endpoint_mode: in place when the service has a
+// deploy: mapping, else as lines to add.
+func (p *planner) endpointMode(e *editor, target detect.NodeRef, nodes []detect.NodeRef) ([]string, error) {
+	mode := p.opts.EndpointMode
+	for i := len(nodes) - 1; i >= 0; i-- {
+		nr := nodes[i]
+		if nr.Via != "" {
+			continue
+		}
+		dep := detect.MapValue(nr.Node, "deploy")
+		if dep == nil || dep.Kind != yaml.MappingNode {
+			continue
+		}
+		t := e.text(nr.File)
+		if _, v := detect.MapEntry(dep, "endpoint_mode"); v != nil {
+			if v.Value != mode {
+				e.add(nr.File, Edit{Start: t.NodeOffset(v), End: t.scalarEnd(v, dep.Style&yaml.FlowStyle != 0), Text: mode})
+			}
+			return nil, nil
+		}
+		return nil, p.insertKeys(e, detect.NodeRef{File: nr.File, Node: dep}, []string{"endpoint_mode: " + mode})
+	}
+	return []string{"deploy:", "  endpoint_mode: " + mode}, nil
 }
 
 // replaceEntry replaces a block mapping's "key: value" line with lines, at
@@ -604,13 +741,21 @@ func (p *planner) insertKeys(e *editor, target detect.NodeRef, lines []string) e
 		for i := 0; i < len(lines); i++ {
 			key := strings.TrimSuffix(lines[i], ":")
 			var items []string
-			for i+1 < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[i+1]), "- ") {
-				items = append(items, strings.TrimPrefix(strings.TrimSpace(lines[i+1]), "- "))
+			for i+1 < len(lines) && strings.HasPrefix(lines[i+1], " ") {
+				l := strings.TrimSpace(lines[i+1])
+				if strings.HasPrefix(l, "- ") || len(items) == 0 {
+					items = append(items, strings.TrimPrefix(l, "- "))
+				} else {
+					items[len(items)-1] += "\n" + l
+				}
 				i++
 			}
 			if items == nil {
 				parts = append(parts, lines[i])
 			} else {
+				for j := range items {
+					items[j] = flowItem(items[j])
+				}
 				parts = append(parts, key+": ["+strings.Join(items, ", ")+"]")
 			}
 		}
@@ -665,7 +810,11 @@ func (t *text) appendSeqItems(seq *yaml.Node, items []string) (Edit, error) {
 		if len(seq.Content) == 0 {
 			sep = ""
 		}
-		return Edit{Start: end, End: end, Text: sep + strings.Join(items, ", ")}, nil
+		var flow []string
+		for _, it := range items {
+			flow = append(flow, flowItem(it))
+		}
+		return Edit{Start: end, End: end, Text: sep + strings.Join(flow, ", ")}, nil
 	}
 	if len(seq.Content) == 0 {
 		return Edit{}, fmt.Errorf("%s:%d:%d: empty sequence", t.Path, seq.Line, seq.Column)
@@ -686,7 +835,13 @@ func (t *text) appendSeqItems(seq *yaml.Node, items []string) (Edit, error) {
 		b.WriteString(t.eol)
 	}
 	for _, it := range items {
-		b.WriteString(lead + it + t.eol)
+		for i, l := range strings.Split(it, "\n") {
+			if i == 0 {
+				b.WriteString(lead + l + t.eol)
+			} else {
+				b.WriteString(strings.Repeat(" ", len(lead)) + l + t.eol)
+			}
+		}
 	}
 	return Edit{Start: at, End: at, Text: b.String()}, nil
 }
@@ -759,23 +914,118 @@ func isTokenChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
 }
 
-// addNetworks defines the internal network in the first compose file.
+// netDefs returns the top-level network definitions the migration adds,
+// as "name:" lines followed by indented settings.
+func (p *planner) netDefs() [][]string {
+	var defs [][]string
+	if p.swarm() {
+		// the stack's default network, made attachable so that standalone
+		// containers (verify's probe) can join it
+		hasDefault := false
+		for _, f := range p.c.Files {
+			if k, _ := detect.MapEntry(detect.MapValue(f.Root, "networks"), "default"); k != nil {
+				hasDefault = true
+			}
+		}
+		if !hasDefault && p.anyMigrated() {
+			defs = append(defs, []string{"default:", "driver: overlay", "attachable: true"})
+		}
+	}
+	for _, np := range p.plan.Networks {
+		if p.swarm() {
+			defs = append(defs, []string{np.Name + ":", "driver: overlay", "internal: true", "attachable: true"})
+		} else {
+			defs = append(defs, []string{np.Name + ":", "internal: true"})
+		}
+	}
+	return defs
+}
+
+func (p *planner) anyMigrated() bool {
+	for _, n := range p.names {
+		if p.migrated(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// addNetworks edits the top-level networks: it drops the external host
+// network once no service uses it, and defines the networks the migration
+// adds, in the first compose file.
 func (p *planner) addNetworks(e *editor) error {
+	defs := p.netDefs()
+	// external host networks that no service keeps using
+	unused := map[string]bool{}
+	for key := range detect.HostNetworkKeys(p.c) {
+		users, kept := 0, 0
+		for _, n := range p.names {
+			if p.svcs[n].facts.HostNetworkKey == key {
+				users++
+				if !p.migrated(n) {
+					kept++
+				}
+			}
+		}
+		unused[key] = users > 0 && kept == 0
+	}
+	for i, f := range p.c.Files {
+		nk, nets := detect.MapEntry(f.Root, "networks")
+		if nets == nil || nets.Kind != yaml.MappingNode {
+			continue
+		}
+		t := e.text(f)
+		var gone [][2]*yaml.Node
+		for j := 0; j+1 < len(nets.Content); j += 2 {
+			if unused[nets.Content[j].Value] {
+				gone = append(gone, [2]*yaml.Node{nets.Content[j], nets.Content[j+1]})
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		if len(gone)*2 == len(nets.Content) && (i != 0 || len(defs) == 0) {
+			// nothing would be left under networks: drop the key itself
+			ed, err := t.removeEntry(f.Root, nk, nets)
+			if err != nil {
+				return err
+			}
+			e.add(f, ed)
+			continue
+		}
+		for _, g := range gone {
+			ed, err := t.removeEntry(nets, g[0], g[1])
+			if err != nil {
+				return err
+			}
+			e.add(f, ed)
+		}
+	}
+	if len(defs) == 0 {
+		return nil
+	}
 	f := p.c.Files[0]
 	t := e.text(f)
-	var lines []string
-	for _, np := range p.plan.Networks {
-		lines = append(lines, np.Name+":", "  internal: true")
-	}
 	k, nets := detect.MapEntry(f.Root, "networks")
 	if nets != nil && nets.Kind == yaml.MappingNode && nets.Style&yaml.FlowStyle == 0 && len(nets.Content) > 0 {
-		return p.insertKeys(e, detect.NodeRef{File: f, Node: nets}, indentLines(lines, nets, t))
+		step := 2
+		if nets.Content[1].Kind == yaml.MappingNode && len(nets.Content[1].Content) > 0 {
+			step = nets.Content[1].Content[0].Column - nets.Content[0].Column
+		}
+		var lines []string
+		for _, d := range defs {
+			lines = append(lines, d[0])
+			for _, l := range d[1:] {
+				lines = append(lines, strings.Repeat(" ", step)+l)
+			}
+		}
+		return p.insertKeys(e, detect.NodeRef{File: f, Node: nets}, lines)
 	}
 	if k != nil {
 		if nets.Kind == yaml.MappingNode && nets.Style&yaml.FlowStyle != 0 {
 			var parts []string
-			for _, np := range p.plan.Networks {
-				parts = append(parts, np.Name+": {internal: true}")
+			for _, d := range defs {
+				parts = append(parts, strings.TrimSuffix(d[0], ":")+": {"+strings.Join(d[1:], ", ")+"}")
 			}
 			end := t.flowEnd(t.NodeOffset(nets)) - 1
 			sep := ", "
@@ -783,6 +1033,20 @@ func (p *planner) addNetworks(e *editor) error {
 				sep = ""
 			}
 			e.add(f, Edit{Start: end, End: end, Text: sep + strings.Join(parts, ", ")})
+			return nil
+		}
+		if nets.Kind == yaml.ScalarNode && nets.Tag == "!!null" {
+			// "networks:" with nothing under it
+			at := t.blockInsertPoint(k)
+			indent := "  "
+			var b strings.Builder
+			for _, d := range defs {
+				b.WriteString(indent + d[0] + t.eol)
+				for _, l := range d[1:] {
+					b.WriteString(indent + indent + l + t.eol)
+				}
+			}
+			e.add(f, Edit{Start: at, End: at, Text: b.String()})
 			return nil
 		}
 		return fmt.Errorf("%s: top-level networks: is not a mapping", f.PosOf(k))
@@ -798,9 +1062,11 @@ func (p *planner) addNetworks(e *editor) error {
 		b.WriteString(t.eol)
 	}
 	b.WriteString(t.eol + "networks:" + t.eol)
-	for _, np := range p.plan.Networks {
-		b.WriteString(indent + np.Name + ":" + t.eol)
-		b.WriteString(indent + indent + "internal: true" + t.eol)
+	for _, d := range defs {
+		b.WriteString(indent + d[0] + t.eol)
+		for _, l := range d[1:] {
+			b.WriteString(indent + indent + l + t.eol)
+		}
 	}
 	e.add(f, Edit{Start: at, End: at, Text: b.String()})
 	return nil

@@ -19,6 +19,10 @@ func run(args []string) int { return runWith(args, os.Stdout, os.Stderr) }
 
 // runWith is run with the standard streams given.
 func runWith(args []string, stdout, stderr io.Writer) int {
+	args, done := pluginArgs(args, stdout)
+	if done {
+		return ExitOK
+	}
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)

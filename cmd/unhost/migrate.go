@@ -32,6 +32,10 @@ type migrateOptions struct {
 	force          []string
 	inventory      string
 	fromRunning    string
+	target         string
+	publishMode    string
+	endpointMode   string
+	all            bool
 	noEngine       bool
 
 	stdout, stderr io.Writer
@@ -48,9 +52,17 @@ bridge networks: explicit port mappings with the same reach as before,
 stack-internal ports left unpublished, localhost references turned into
 service names. Prints a unified diff (default), the plan (--format json) or
 a pull-request body (--format markdown).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if !o.all && len(args) > 0 {
+				return usageErr(fmt.Errorf("migrate takes no arguments (did you mean --all %s?)", strings.Join(args, " ")))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			o.stdout, o.stderr, o.env = cmd.OutOrStdout(), cmd.ErrOrStderr(), os.Environ()
+			if o.all {
+				return runMigrateAll(cmd.Context(), o, args)
+			}
 			return runMigrate(cmd.Context(), o)
 		},
 	}
@@ -70,6 +82,10 @@ a pull-request body (--format markdown).`,
 	f.StringArrayVar(&o.force, "force", nil, "migrate this service even if it seems to need the host network (repeatable)")
 	f.StringVar(&o.inventory, "inventory", "", "runtime evidence: an inventory written by `unhost detect`")
 	f.StringVar(&o.fromRunning, "from-running", "", "runtime evidence: detect the running project PROJECT first (needs root and the engine)")
+	f.StringVar(&o.target, "target", "", "bridge or swarm (default: swarm when the files attach the external host network or have deploy: sections)")
+	f.StringVar(&o.publishMode, "publish-mode", "", "swarm: ingress (default, the routing mesh) or host (keeps client addresses; one task per node)")
+	f.StringVar(&o.endpointMode, "endpoint-mode", "", "swarm: write deploy.endpoint_mode vip or dnsrr on migrated services (default: leave as written)")
+	f.BoolVar(&o.all, "all", false, "find every Compose project under the PATH arguments (default .) as scan does, and migrate each")
 	f.BoolVar(&o.noEngine, "no-engine", false, "do not ask the Docker engine for image metadata")
 	return cmd
 }
@@ -86,7 +102,10 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	if o.check && (o.write || o.output != "") {
 		return usageErr(errors.New("--check writes nothing: drop --write and -o"))
 	}
-	opts := migrate.Options{Policy: migrate.PolicyAuto, PublishAddress: o.publishAddress}
+	opts, err := o.swarmOptions()
+	if err != nil {
+		return err
+	}
 	for _, p := range o.publish {
 		switch p {
 		case migrate.PolicyAuto, migrate.PolicyAll, migrate.PolicyNone:
@@ -155,6 +174,9 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	}
 	opts.WorkDir, _ = os.Getwd()
 	res, err := migrate.Migrate(c, opts)
+	if err == nil && o.target == "" && res.Plan.Target == migrate.TargetSwarm {
+		fmt.Fprintln(o.stderr, "unhost: the files look like a swarm stack (external host network or deploy: sections): migrating for docker stack deploy; --target bridge to choose otherwise")
+	}
 	if err != nil {
 		var ue *migrate.UsageError
 		if errors.As(err, &ue) {
@@ -265,4 +287,27 @@ func selectProfiles(c *detect.Compose, profiles []string) (map[string]bool, erro
 		}
 	}
 	return sel, nil
+}
+
+// swarmOptions starts migrate's options from the flags that choose the
+// target and its settings.
+func (o *migrateOptions) swarmOptions() (migrate.Options, error) {
+	opts := migrate.Options{Policy: migrate.PolicyAuto, PublishAddress: o.publishAddress,
+		Target: o.target, PublishMode: o.publishMode, EndpointMode: o.endpointMode}
+	switch o.target {
+	case "", migrate.TargetBridge, migrate.TargetSwarm:
+	default:
+		return opts, usageErr(fmt.Errorf("--target %q: want bridge or swarm", o.target))
+	}
+	switch o.publishMode {
+	case "", "ingress", "host":
+	default:
+		return opts, usageErr(fmt.Errorf("--publish-mode %q: want ingress or host", o.publishMode))
+	}
+	switch o.endpointMode {
+	case "", "vip", "dnsrr":
+	default:
+		return opts, usageErr(fmt.Errorf("--endpoint-mode %q: want vip or dnsrr", o.endpointMode))
+	}
+	return opts, nil
 }

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/migrate"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of the scenario tests")
+var update = flag.Bool("update", false, "rewrite the golden files (migrate scenarios, scan and migrate --all)")
 
 // A scenario is a folder under testdata/migrate: the input files, an
 // optional args.txt (one flag per line; default "-f compose.yaml"), and
@@ -104,7 +106,7 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (run with -update after checking):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+		t.Errorf("output differs from %s (run with -update after checking):\n%s", path, migrate.UnifiedDiff(path, want, got))
 	}
 }
 

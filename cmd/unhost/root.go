@@ -49,11 +49,13 @@ func newRootCmd() *cobra.Command {
 		Short:         "Move Docker Compose deployments off host networking, safely",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
 	// Bad flags are usage errors (exit 2), for every subcommand.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(newMigrateCmd())
 	root.AddCommand(newDetectCmd())
+	root.AddCommand(newScanCmd())
 	root.AddCommand(newVerifyCmd(), newProbeCmd())
 	return root
 }

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// fixtureDir holds the repo-like tree of hand-written scan fixtures.
+const fixtureDir = "../../testdata/scan"
+
+// scanIn runs `unhost scan` in-process and returns stdout, stderr and the
+// exit code.
+func scanIn(t *testing.T, o *scanOptions) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	o.stdout, o.stderr = &out, &errb
+	if o.format == "" {
+		o.format = "text"
+	}
+	err := runScan(context.Background(), o)
+	code := ExitOK
+	if err != nil {
+		code = exitCode(err)
+		if msg := err.Error(); msg != "" {
+			errb.WriteString("unhost: " + msg + "\n")
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+var versionRe = regexp.MustCompile(`("version": )"(?:devel|v)[^"]*"`)
+
+// scanGolden compares got with the named file below testdata/scan/golden
+// (the tests run there), or rewrites it with -update.
+func scanGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden(t, filepath.Join("golden", name), []byte(got))
+}
+
+func TestScanGolden(t *testing.T) {
+	t.Chdir(fixtureDir)
+	for _, tc := range []struct{ format, file string }{
+		{"text", "scan.txt"}, {"json", "scan.json"}, {"sarif", "scan.sarif"}, {"github", "scan.github"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			out, errOut, code := scanIn(t, &scanOptions{paths: []string{"tree"}, format: tc.format})
+			if code != ExitFindings {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, ExitFindings, errOut)
+			}
+			scanGolden(t, tc.file, versionRe.ReplaceAllString(out, `$1"VERSION"`))
+		})
+	}
+}
+
+func TestScanTextSummary(t *testing.T) {
+	t.Chdir(fixtureDir)
+	out, errOut, _ := scanIn(t, &scanOptions{paths: []string{"tree"}})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.Contains(errOut, "finding(s)") || !strings.Contains(errOut, "2 suppressed") {
+		t.Errorf("summary on stderr: %q, want the count and 2 suppressed (chain/compose.yaml)", errOut)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "node_modules") {
+			t.Errorf("node_modules is scanned: %s", l)
+		}
+		if strings.Contains(l, "docs/workflow.yml") {
+			t.Errorf("a workflow file is reported: %s", l)
+		}
+		if strings.Contains(l, "s3cret") {
+			t.Errorf("a credential is printed: %s", l)
+		}
+	}
+	for _, want := range []string{
+		"tree/compose.yaml:4:17: host-network: services app, kafka and zookeeper",  // the anchor
+		"tree/compose.override.yaml:5:19: host-network: service exporter",          // the override
+		"tree/extends/base.yaml:4:19: host-network: services agent and agent-base", // extends
+		"tree/chain/compose.yaml:8:19: host-network: service torrent",              // service: chain
+		"tree/swarm/stack.yml:6:9: host-network: service node-exporter",            // swarm host network
+		"tree/templates/docker-compose.yml.tmpl:7:19: host-network: service coturn",
+		"tree/fragments/esphome/service.yml:5:17: host-network: service esphome",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing finding %q", want)
+		}
+	}
+	if strings.Contains(out, "adguardhome/service.yml") && strings.Contains(out, "host-network: service adguardhome") {
+		t.Error("x-network_mode is reported as host networking")
+	}
+}
+
+func TestScanExitCodes(t *testing.T) {
+	t.Chdir(fixtureDir)
+	if _, _, code := scanIn(t, &scanOptions{paths: []string{"tree/docs"}}); code != ExitOK {
+		t.Errorf("a folder without findings: exit %d, want 0", code)
+	}
+	if _, errOut, code := scanIn(t, &scanOptions{paths: []string{"no/such/dir"}}); code != ExitError || !strings.Contains(errOut, "no/such/dir") {
+		t.Errorf("a missing path: exit %d (%q), want 1 naming the path", code, errOut)
+	}
+	if _, _, code := scanIn(t, &scanOptions{paths: []string{"tree"}, format: "xml"}); code != ExitUsage {
+		t.Errorf("a bad format: exit %d, want 2", code)
+	}
+	if code := run([]string{"scan", "--no-such-flag"}); code != ExitUsage {
+		t.Errorf("a bad flag: exit %d, want 2", code)
+	}
+	// a fragment alone is a finding (not-loadable), so exit 3
+	if out, _, code := scanIn(t, &scanOptions{paths: []string{"tree/fragments/adguardhome"}}); code != ExitFindings || !strings.Contains(out, "not-loadable") {
+		t.Errorf("a fragment: exit %d, output %q; want 3 with not-loadable", code, out)
+	}
+}
+
+func TestScanBaselineFixture(t *testing.T) {
+	t.Chdir(fixtureDir)
+	out, errOut, code := scanIn(t, &scanOptions{paths: []string{"tree"}, baseline: "baseline.json"})
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "tree/fragments/") {
+		t.Errorf("findings listed in baseline.json are shown:\n%s", out)
+	}
+	scanGolden(t, "scan-baseline.txt", out)
+}
+
+// copyTree copies the fixture tree into a temporary folder.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScanBaselineSurvivesLineMoves(t *testing.T) {
+	src, err := filepath.Abs(filepath.Join(fixtureDir, "tree"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	copyTree(t, src, filepath.Join(dir, "tree"))
+	t.Chdir(dir)
+	if _, errOut, code := scanIn(t, &scanOptions{paths: []string{"tree"}, writeBaseline: "base.json"}); code != ExitOK {
+		t.Fatalf("--write-baseline: exit %d: %s", code, errOut)
+	}
+	var b struct {
+		Findings []map[string]string `json:"findings"`
+	}
+	data, _ := os.ReadFile("base.json")
+	if err := json.Unmarshal(data, &b); err != nil || len(b.Findings) == 0 {
+		t.Fatalf("baseline %s: %v", data, err)
+	}
+	// move every line of two files down
+	for _, f := range []string{"tree/compose.yaml", "tree/chain/compose.yaml"} {
+		old, _ := os.ReadFile(f)
+		if err := os.WriteFile(f, append([]byte("# moved\n\n# down\n"), old...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, errOut, code := scanIn(t, &scanOptions{paths: []string{"tree"}, baseline: "base.json"}); code != ExitOK {
+		t.Fatalf("after moving lines, the baseline hides nothing: exit %d\n%s%s", code, out, errOut)
+	}
+	// a new host-network service is still reported
+	f, _ := os.OpenFile("tree/chain/compose.yaml", os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("  dns:\n    image: pihole/pihole:2024.07.0\n    network_mode: host\n")
+	f.Close()
+	out, _, code := scanIn(t, &scanOptions{paths: []string{"tree"}, baseline: "base.json"})
+	if code != ExitFindings || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "service dns") {
+		t.Errorf("want exactly the new finding, got exit %d:\n%s", code, out)
+	}
+}
+
+// TestScanSARIFRequired checks every property the SARIF 2.1.0 schema
+// requires (sarifLog, run, tool, toolComponent, reportingDescriptor,
+// result, message, multiformatMessageString, physicalLocation), and the
+// ones GitHub code scanning reads.
+func TestScanSARIFRequired(t *testing.T) {
+	t.Chdir(fixtureDir)
+	out, _, _ := scanIn(t, &scanOptions{paths: []string{"tree"}, format: "sarif"})
+	var log map[string]any
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	str := func(m map[string]any, k, where string) string {
+		s, ok := m[k].(string)
+		if !ok || s == "" {
+			t.Errorf("%s: %s is missing or empty", where, k)
+		}
+		return s
+	}
+	obj := func(m map[string]any, k, where string) map[string]any {
+		o, ok := m[k].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %s is missing or not an object", where, k)
+		}
+		return o
+	}
+	arr := func(m map[string]any, k, where string) []any {
+		a, ok := m[k].([]any)
+		if !ok {
+			t.Fatalf("%s: %s is missing or not an array", where, k)
+		}
+		return a
+	}
+	if v := str(log, "version", "sarifLog"); v != "2.1.0" {
+		t.Errorf("version %q", v)
+	}
+	str(log, "$schema", "sarifLog")
+	runs := arr(log, "runs", "sarifLog")
+	if len(runs) != 1 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	run := runs[0].(map[string]any)
+	driver := obj(obj(run, "tool", "run"), "driver", "tool")
+	str(driver, "name", "driver")
+	str(driver, "informationUri", "driver")
+	str(driver, "version", "driver")
+	var ids []string
+	for i, r := range arr(driver, "rules", "driver") {
+		rule := r.(map[string]any)
+		where := "rules[" + string(rune('0'+i)) + "]"
+		ids = append(ids, str(rule, "id", where))
+		str(obj(rule, "shortDescription", where), "text", where+".shortDescription")
+		str(obj(rule, "fullDescription", where), "text", where+".fullDescription")
+		help := obj(rule, "help", where)
+		str(help, "text", where+".help")
+		str(help, "markdown", where+".help")
+	}
+	results := arr(run, "results", "run")
+	if len(results) == 0 {
+		t.Fatal("no results")
+	}
+	for _, r := range results {
+		res := r.(map[string]any)
+		id := str(res, "ruleId", "result")
+		idx, ok := res["ruleIndex"].(float64)
+		if !ok || int(idx) < 0 || int(idx) >= len(ids) || ids[int(idx)] != id {
+			t.Errorf("result %s: ruleIndex %v does not point at its rule", id, res["ruleIndex"])
+		}
+		switch res["level"] {
+		case "none", "note", "warning", "error":
+		default:
+			t.Errorf("result %s: level %v", id, res["level"])
+		}
+		str(obj(res, "message", "result"), "text", "result.message")
+		if fp := obj(res, "partialFingerprints", "result"); len(fp) == 0 {
+			t.Errorf("result %s: no partialFingerprints", id)
+		}
+		locs := arr(res, "locations", "result")
+		if len(locs) == 0 {
+			t.Errorf("result %s: no locations", id)
+		}
+		for _, l := range locs {
+			pl := obj(l.(map[string]any), "physicalLocation", "location")
+			uri := str(obj(pl, "artifactLocation", "physicalLocation"), "uri", "artifactLocation")
+			if strings.Contains(uri, `\`) || strings.HasPrefix(uri, "/") || strings.Contains(uri, "://") {
+				t.Errorf("uri %q is not a relative reference with forward slashes", uri)
+			}
+			region := obj(pl, "region", "physicalLocation")
+			if l, _ := region["startLine"].(float64); l < 1 {
+				t.Errorf("%s: startLine %v", uri, region["startLine"])
+			}
+			if c, _ := region["startColumn"].(float64); c < 1 {
+				t.Errorf("%s: startColumn %v", uri, region["startColumn"])
+			}
+		}
+	}
+}
+
+func TestScanSortedOutput(t *testing.T) {
+	t.Chdir(fixtureDir)
+	out, _, _ := scanIn(t, &scanOptions{paths: []string{"tree"}, format: "json"})
+	var rep struct {
+		Findings []struct {
+			File      string `json:"file"`
+			Line, Col int
+			Rule      string `json:"rule"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(rep.Findings); i++ {
+		a, b := rep.Findings[i-1], rep.Findings[i]
+		if a.File > b.File || a.File == b.File && (a.Line > b.Line || a.Line == b.Line && (a.Col > b.Col || a.Col == b.Col && a.Rule > b.Rule)) {
+			t.Errorf("not sorted: %v before %v", a, b)
+		}
+	}
+}
+
+func TestPluginMetadata(t *testing.T) {
+	var out bytes.Buffer
+	if _, done := pluginArgs([]string{"docker-cli-plugin-metadata"}, &out); !done {
+		t.Fatal("the metadata call is not answered")
+	}
+	var md map[string]string
+	if err := json.Unmarshal(out.Bytes(), &md); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"SchemaVersion", "Vendor", "Version", "ShortDescription"} {
+		if md[k] == "" {
+			t.Errorf("metadata has no %s: %s", k, out.String())
+		}
+	}
+	if md["SchemaVersion"] != "0.1.0" {
+		t.Errorf("SchemaVersion %q", md["SchemaVersion"])
+	}
+	rest, done := pluginArgs([]string{"unhost", "scan", "."}, &out)
+	if done || strings.Join(rest, " ") != "scan ." {
+		t.Errorf("docker's plugin name is not stripped: %v", rest)
+	}
+	rest, _ = pluginArgs([]string{"scan", "unhost"}, &out)
+	if strings.Join(rest, " ") != "scan unhost" {
+		t.Errorf("arguments changed outside plugin mode: %v", rest)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"--version"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "unhost version ") {
+		t.Errorf("--version: %v %q", err, out.String())
+	}
+	out.Reset()
+	root = newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"completion", "bash"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "bash completion") {
+		t.Errorf("completion bash: %v %.80q", err, out.String())
+	}
+}
