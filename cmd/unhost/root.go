@@ -56,5 +56,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newMigrateCmd())
 	root.AddCommand(newDetectCmd())
 	root.AddCommand(newScanCmd())
+	root.AddCommand(newVerifyCmd(), newProbeCmd())
 	return root
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unhost/unhost/verify"
+)
+
+type verifyOptions struct {
+	files         []string
+	projectDir    string
+	envFiles      []string
+	plan          string
+	timeout       time.Duration
+	watch         time.Duration
+	keep          bool
+	format        string
+	output        string
+	writableBinds bool
+	allowExternal bool
+	inPlace       bool
+	http          []string
+	cleanup       bool
+	quiet         bool
+	probeBinary   string
+
+	stdout, stderr io.Writer
+}
+
+func newVerifyCmd() *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Run the migrated stack as a throwaway project, check it works and exposes no more than intended",
+		Long: `verify brings the stack up with docker compose v2 under a throwaway project
+name (free host ports, fresh volumes, read-only bind mounts), checks published
+ports, service references, stack-internal ports, health and optional HTTP
+endpoints from inside the containers' network namespaces, tears it down and
+reports. Exit status: 0 all checks pass, 4 a check failed, 1 verify could not
+run, 2 bad flags.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("unexpected argument %q: compose files go with -f", args[0]))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return runVerify(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml etc. in the project directory)")
+	f.StringVar(&o.projectDir, "project-directory", "", "project directory (default: the first file's directory)")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "environment file (repeatable)")
+	f.StringVar(&o.plan, "plan", "", "migration plan JSON from `unhost migrate --format json`")
+	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "time for the stack to become healthy and listening")
+	f.DurationVar(&o.watch, "watch", 500*time.Millisecond, "every container must run this long after its start without restart or exit")
+	f.BoolVar(&o.keep, "keep", false, "leave the test stack up for debugging and print how to remove it")
+	f.StringVar(&o.format, "format", "text", "report format: text, json or junit")
+	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
+	f.BoolVar(&o.writableBinds, "writable-binds", false, "mount bind mounts read-write (production data may be written)")
+	f.BoolVar(&o.allowExternal, "allow-external", false, "allow external networks and volumes (shared with the real deployment)")
+	f.BoolVar(&o.inPlace, "in-place", false, "also run host-network services and check references to host services")
+	f.StringArrayVar(&o.http, "http", nil, "HTTP check SERVICE:PORT/PATH=STATUS inside the service's namespace (repeatable)")
+	f.BoolVar(&o.cleanup, "cleanup", false, "only remove leftovers of earlier verify runs whose process is gone")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
+	f.StringVar(&o.probeBinary, "probe-binary", "", "static unhost binary for the probe image (default: this executable)")
+	_ = f.MarkHidden("probe-binary")
+	return cmd
+}
+
+func runVerify(ctx context.Context, o *verifyOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.stdout == nil {
+		o.stdout = os.Stdout
+	}
+	if o.stderr == nil {
+		o.stderr = os.Stderr
+	}
+	switch o.format {
+	case "text", "json", "junit":
+	default:
+		return usageErr(fmt.Errorf("bad --format %q: want text, json or junit", o.format))
+	}
+	if o.timeout <= 0 || o.watch < 0 {
+		return usageErr(errors.New("--timeout must be positive and --watch not negative"))
+	}
+	for _, h := range o.http {
+		if err := verify.CheckHTTPSpec(h); err != nil {
+			return usageErr(fmt.Errorf("--http: %w", err))
+		}
+	}
+
+	// First SIGINT/SIGTERM: stop and tear down. Second: abandon teardown
+	// (the next verify removes the leftovers).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	force := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-sigs:
+				if n == 0 {
+					fmt.Fprintln(o.stderr, "unhost: verify: interrupted, tearing down (again to force)")
+					cancel()
+				} else {
+					close(force)
+					return
+				}
+			}
+		}
+	}()
+
+	var progress io.Writer
+	if !o.quiet && isTerminal(o.stderr) {
+		progress = o.stderr
+	}
+	if o.cleanup {
+		cli, err := verify.NewClient(ctx)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		removed, err := verify.Cleanup(ctx, cli, "")
+		for _, l := range removed {
+			fmt.Fprintf(o.stdout, "removed %s %s\n", l.Kind, l.Name)
+		}
+		return err
+	}
+
+	var out io.Writer = o.stdout
+	var file *os.File
+	if o.output != "" {
+		// Open before running: a bad path should not cost a stack run.
+		f, err := os.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("report file: %w", err)
+		}
+		file, out = f, f
+		defer file.Close()
+	}
+	http := append([]string{}, o.http...)
+	sort.Strings(http)
+	rep, err := verify.Run(ctx, verify.Options{
+		Files: o.files, ProjectDir: o.projectDir, EnvFiles: o.envFiles, PlanFile: o.plan,
+		Timeout: o.timeout, Watch: o.watch, Keep: o.keep,
+		WritableBinds: o.writableBinds, AllowExternal: o.allowExternal, InPlace: o.inPlace,
+		HTTP: http, ProbeBinary: o.probeBinary, Progress: progress, Force: force,
+	})
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	switch o.format {
+	case "json":
+		err = rep.WriteJSON(out)
+	case "junit":
+		err = rep.WriteJUnit(out)
+	default:
+		err = rep.WriteText(out)
+	}
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	if rep.Failed() {
+		return silentExit(ExitVerify)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

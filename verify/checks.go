@@ -1,0 +1,356 @@
+package verify
+
+import (
+	"context"
+
+	"fmt"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// refChecks: every service-to-service address found in the files (and the
+// plan's edges) must connect from inside the using service's namespace.
+func (r *runner) refChecks(tasks map[string][]task) {
+	refs := scanRefs(r.prep.Original)
+	if r.plan != nil {
+		have := map[string]bool{}
+		for _, ref := range refs {
+			have[ref.From+"\x00"+ref.Host+"\x00"+strconv.Itoa(ref.Port)] = true
+		}
+		for _, e := range r.plan.Edges {
+			if have[e.From+"\x00"+e.To+"\x00"+strconv.Itoa(e.Port)] {
+				continue
+			}
+			refs = append(refs, Ref{From: e.From, Host: e.To, Port: e.Port, Proto: e.Proto, Source: "plan"})
+		}
+		sortRefs(refs)
+	}
+	skipped := map[string]string{}
+	for _, s := range r.prep.Skipped {
+		skipped[s.Service] = s.Reason
+	}
+	for _, ref := range refs {
+		target := ref.Addr()
+		if ref.Proto == "udp" {
+			target += "/udp"
+		}
+		check := Check{Name: CheckRef, Service: ref.From, Target: target}
+		if _, ok := skipped[ref.From]; ok {
+			check.Status, check.Reason = Skip, fmt.Sprintf("%s is skipped", ref.From)
+			r.report.add(check)
+			continue
+		}
+		if _, ok := skipped[ref.Host]; ok {
+			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s) leads to %s, which is skipped", ref.From, target, ref.Source, ref.Host)
+			r.report.add(check)
+			continue
+		}
+		if hostGateway[ref.Host] && !r.opts.InPlace {
+			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s) leads to a service on the host, which may be the running deployment (use --in-place)", ref.From, target, ref.Source)
+			r.report.add(check)
+			continue
+		}
+		if _, ok := r.containers[ref.From]; !ok {
+			check.Status, check.Reason = Fail, fmt.Sprintf("%s has no running container", ref.From)
+			r.report.add(check)
+			continue
+		}
+		ref := ref
+		t := task{ProbeTask: ProbeTask{Kind: ref.Proto, Addr: ref.Addr()}, wait: r.opts.RefWait}
+		t.report = func(res ProbeResult) {
+			check := check
+			if res.OK {
+				check.Status, check.Reason = Pass, fmt.Sprintf("%s -> %s (%s): %s inside %s's network namespace", ref.From, target, ref.Source, res.Detail, ref.From)
+			} else {
+				check.Status, check.Reason = Fail, fmt.Sprintf("%s -> %s (%s): %s inside %s's network namespace", ref.From, target, ref.Source, res.Detail, ref.From)
+			}
+			r.report.add(check)
+		}
+		tasks[ref.From] = append(tasks[ref.From], t)
+	}
+}
+
+// httpSpec is SERVICE:PORT/PATH=STATUS.
+type httpSpec struct {
+	Service string
+	Port    int
+	Path    string
+	Status  int
+	Raw     string
+}
+
+// CheckHTTPSpec validates one SERVICE:PORT/PATH=STATUS (for flag errors).
+func CheckHTTPSpec(spec string) error {
+	_, err := parseHTTPSpecs([]string{spec})
+	return err
+}
+
+func parseHTTPSpecs(list []string) ([]httpSpec, error) {
+	var out []httpSpec
+	for _, raw := range list {
+		bad := fmt.Errorf("bad http check %q: want SERVICE:PORT/PATH=STATUS", raw)
+		addr, status, ok := strings.Cut(raw, "=")
+		if !ok {
+			status = "200"
+		}
+		svc, rest, ok := strings.Cut(addr, ":")
+		if !ok || svc == "" {
+			return nil, bad
+		}
+		portStr, path, _ := strings.Cut(rest, "/")
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 1 || port > 65535 {
+			return nil, bad
+		}
+		code, err := strconv.Atoi(status)
+		if err != nil || code < 100 || code > 599 {
+			return nil, bad
+		}
+		out = append(out, httpSpec{Service: svc, Port: port, Path: "/" + path, Status: code, Raw: raw})
+	}
+	return out, nil
+}
+
+func (r *runner) httpChecks(tasks map[string][]task, specs []httpSpec) {
+	for _, h := range specs {
+		h := h
+		check := Check{Name: CheckHTTP, Service: h.Service, Target: fmt.Sprintf("%d%s=%d", h.Port, h.Path, h.Status)}
+		if _, ok := r.containers[h.Service]; !ok {
+			check.Status, check.Reason = Fail, fmt.Sprintf("%s has no running container", h.Service)
+			if _, ok := r.prep.Original[h.Service]; !ok {
+				check.Reason = fmt.Sprintf("no service %s in the stack", h.Service)
+			}
+			for _, s := range r.prep.Skipped {
+				if s.Service == h.Service {
+					check.Status, check.Reason = Skip, s.Service+" is skipped"
+				}
+			}
+			r.report.add(check)
+			continue
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", h.Port, h.Path)
+		t := task{ProbeTask: ProbeTask{Kind: "http", Addr: url, Want: h.Status}, wait: r.opts.RefWait}
+		t.report = func(res ProbeResult) {
+			check := check
+			check.Status = Pass
+			if !res.OK {
+				check.Status = Fail
+			}
+			check.Reason = fmt.Sprintf("GET %s inside %s's network namespace: %s", url, h.Service, res.Detail)
+			r.report.add(check)
+		}
+		tasks[h.Service] = append(tasks[h.Service], t)
+	}
+}
+
+// startSessionsDuringUp starts a probe in the namespace of each service's
+// first container as soon as that container runs, while compose is still
+// waiting for the stack, so that probe start-up overlaps compose's wait.
+func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <-chan struct{}) {
+	select {
+	case <-imageReady:
+	case <-upDone:
+		return
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+r.name), filters.Arg("status", "running"))
+	for {
+		cs, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: f})
+		if err == nil {
+			for _, c := range cs {
+				if c.Labels["com.docker.compose.container-number"] != "1" {
+					continue
+				}
+				r.mu.Lock()
+				_, ok := r.sessions[c.ID]
+				if !ok {
+					if r.sessions == nil {
+						r.sessions = map[string]*session{}
+					}
+					r.sessions[c.ID] = nil // starting
+				}
+				r.mu.Unlock()
+				if ok {
+					continue
+				}
+				wg.Add(1)
+				go func(id string) {
+					defer wg.Done()
+					r.startSession(ctx, id)
+				}(c.ID)
+			}
+		}
+		select {
+		case <-upDone:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+// startSession starts a probe for container id and records it; a failure
+// leaves no session, and runProbes tries again.
+func (r *runner) startSession(ctx context.Context, id string) {
+	s, err := startSession(ctx, r.cli, r.image, id, r.labels, func(pid string) {
+		r.mu.Lock()
+		r.probes = append(r.probes, pid)
+		r.mu.Unlock()
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		delete(r.sessions, id)
+		return
+	}
+	r.sessions[id] = s
+}
+
+// runProbes sends each service's tasks to the probe in its namespace, all
+// services at once, starting probes that are not running yet.
+func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start time.Time) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for svc, list := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pts []ProbeTask
+			for _, t := range list {
+				pt := t.ProbeTask
+				pt.WaitMS = int(t.wait / time.Millisecond)
+				pts = append(pts, pt)
+			}
+			// Listening may take the rest of --timeout: the stack must be
+			// up and listening within it.
+			deadline := r.opts.Timeout - time.Since(start)
+			if deadline < 5*time.Second {
+				deadline = 5 * time.Second
+			}
+			id := r.containers[svc].ID
+			r.mu.Lock()
+			s := r.sessions[id]
+			r.mu.Unlock()
+			var results []ProbeResult
+			var err error
+			if s == nil {
+				r.startSession(ctx, id)
+				r.mu.Lock()
+				s = r.sessions[id]
+				r.mu.Unlock()
+			}
+			if s == nil {
+				err = fmt.Errorf("probe container did not start in %s's namespace", svc)
+			} else {
+				results, err = s.run(ctx, deadline, pts)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, t := range list {
+				if err != nil || i >= len(results) {
+					t.report(ProbeResult{Task: t.ProbeTask, Detail: fmt.Sprintf("probe could not run: %v", err)})
+					continue
+				}
+				t.report(results[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// internalPorts are the ports meant to stay inside the stack: the plan's
+// stack-internal ports, else each service's expose list minus its
+// published ports.
+func (r *runner) internalPorts() []PlanPort {
+	var out []PlanPort
+	seen := map[string]bool{}
+	add := func(p PlanPort) {
+		key := fmt.Sprintf("%s\x00%d\x00%s", p.Service, p.Port, p.Proto)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	if r.plan != nil {
+		for _, p := range r.plan.Internal {
+			add(p)
+		}
+	}
+	for name, s := range r.prep.Project.Services {
+		published := map[string]bool{}
+		for _, p := range s.Ports {
+			published[fmt.Sprintf("%d/%s", p.Target, protoOr(p.Protocol))] = true
+		}
+		for _, e := range s.Expose {
+			port, proto := planPort(e, "")
+			if port == 0 || published[fmt.Sprintf("%d/%s", port, proto)] {
+				continue
+			}
+			add(PlanPort{Service: name, Port: port, Proto: proto})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}
+
+func protoOr(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return p
+}
+
+// internalChecks: a stack-internal port is not in Docker's port table and
+// does not answer on host loopback, unless something outside the test
+// stack (e.g. the running deployment) already held that port before it.
+func (r *runner) internalChecks(ctx context.Context, ports []PlanPort, preHeld map[int]bool) {
+	for _, ip := range ports {
+		target := fmt.Sprintf("%d/%s", ip.Port, ip.Proto)
+		check := Check{Name: CheckInternal, Service: ip.Service, Target: target}
+		c, ok := r.containers[ip.Service]
+		if !ok {
+			check.Status, check.Reason = Skip, fmt.Sprintf("%s has no running container", ip.Service)
+			r.report.add(check)
+			continue
+		}
+		var hostPorts []string
+		for _, b := range c.NetworkSettings.Ports[containerPort(uint32(ip.Port), ip.Proto)] {
+			hostPorts = append(hostPorts, net.JoinHostPort(b.HostIP, b.HostPort))
+		}
+		switch {
+		case len(hostPorts) > 0:
+			check.Status, check.Reason = Fail, fmt.Sprintf("%s is meant to stay inside the stack but Docker publishes it on %s", target, strings.Join(hostPorts, ", "))
+		case ip.Proto != "tcp":
+			check.Status, check.Reason = Pass, "not in Docker's port table"
+		case preHeld[ip.Port]:
+			check.Status, check.Reason = Pass, fmt.Sprintf("not in Docker's port table; host port 127.0.0.1:%d was already held by a process outside the test stack before it started", ip.Port)
+		case hostLoopbackAccepts(ip.Port):
+			check.Status, check.Reason = Fail, fmt.Sprintf("%s is meant to stay inside the stack but 127.0.0.1:%d accepts connections on the host since the test stack started", target, ip.Port)
+		default:
+			check.Status, check.Reason = Pass, fmt.Sprintf("not in Docker's port table; 127.0.0.1:%d refuses on the host", ip.Port)
+		}
+		r.report.add(check)
+	}
+}
+
+func hostLoopbackAccepts(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}

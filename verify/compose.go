@@ -1,0 +1,97 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Compose is a Docker Compose v2 command line: the docker CLI plugin
+// ("docker compose") or a standalone docker-compose of version 2 or later.
+type Compose struct {
+	Argv    []string // command and leading arguments, e.g. docker compose
+	Version string   // as printed by "version --short", without a leading v
+}
+
+// ErrNoCompose is returned when no Compose v2 CLI answers.
+var ErrNoCompose = errors.New("no docker compose v2 found: install the compose plugin (see docs/verify.md, scripts/install-compose.sh) or a docker-compose binary of version 2 or later")
+
+// FindCompose looks for "docker compose" first, then a standalone
+// docker-compose on PATH. Compose v1 (1.x) is refused by its version.
+func FindCompose(ctx context.Context) (*Compose, error) {
+	var seen []string
+	for _, argv := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			continue
+		}
+		c := &Compose{Argv: argv}
+		out, err := c.output(ctx, "version", "--short")
+		if err != nil {
+			continue
+		}
+		v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+		major, _, _ := strings.Cut(v, ".")
+		n, err := strconv.Atoi(major)
+		if err != nil {
+			continue
+		}
+		if n < 2 {
+			seen = append(seen, fmt.Sprintf("%s %s", strings.Join(argv, " "), v))
+			continue
+		}
+		c.Version = v
+		return c, nil
+	}
+	if len(seen) > 0 {
+		return nil, fmt.Errorf("%w (found only %s)", ErrNoCompose, strings.Join(seen, ", "))
+	}
+	return nil, ErrNoCompose
+}
+
+func (c *Compose) String() string { return strings.Join(c.Argv, " ") + " " + c.Version }
+
+func (c *Compose) output(ctx context.Context, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := c.Run(ctx, &out, io.Discard, args...)
+	return out.Bytes(), err
+}
+
+// Run runs compose with args in its own process group. When ctx ends the
+// whole group gets SIGTERM, then SIGKILL after a grace period: killing only
+// the docker CLI leaves its compose plugin child running.
+func (c *Compose) Run(ctx context.Context, stdout, stderr io.Writer, args ...string) error {
+	argv := append(append([]string{}, c.Argv...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Run()
+	if cmd.Process != nil {
+		// Children that outlived the leader (or ignored SIGTERM) go too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if err != nil {
+		name := strings.Join(c.Argv, " ")
+		for _, a := range args {
+			if a == "up" || a == "down" || a == "version" {
+				name += " " + a
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package verify
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+)
+
+// NewClient connects to the Docker Engine from the environment, negotiating
+// the API version (Engine 20.10 speaks 1.41), and checks that it answers.
+func NewClient(ctx context.Context) (*client.Client, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Ping(pctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine does not answer: %w", err)
+	}
+	return c, nil
+}
+
+// checkStatic refuses a binary that cannot run in a FROM scratch image.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("probe binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("probe binary %s is dynamically linked: build unhost with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
+
+// loadProbeImage makes a FROM scratch image holding only the static binary
+// as /unhost (the entrypoint) and loads it through the Docker API as a
+// one-layer image archive: nothing is pulled, and unlike an ImageBuild of
+// the same Dockerfile (about 2s here) a load takes a few hundred ms.
+func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, labels map[string]string) error {
+	if err := checkStatic(binary); err != nil {
+		return err
+	}
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return fmt.Errorf("read probe binary: %w", err)
+	}
+	var layer bytes.Buffer
+	if err := writeTar(&layer, tarFile{"unhost", 0o755, bin}); err != nil {
+		return fmt.Errorf("probe image layer: %w", err)
+	}
+	diffID := fmt.Sprintf("sha256:%x", sha256.Sum256(layer.Bytes()))
+	config, err := json.Marshal(map[string]any{
+		"architecture": runtime.GOARCH,
+		"os":           "linux",
+		"created":      time.Unix(0, 0).UTC().Format(time.RFC3339),
+		"config":       map[string]any{"Entrypoint": []string{"/unhost"}, "Labels": labels},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+	})
+	if err != nil {
+		return err
+	}
+	manifest, err := json.Marshal([]map[string]any{{"Config": "config.json", "RepoTags": []string{tag}, "Layers": []string{"layer.tar"}}})
+	if err != nil {
+		return err
+	}
+	var archive bytes.Buffer
+	if err := writeTar(&archive,
+		tarFile{"manifest.json", 0o644, manifest},
+		tarFile{"config.json", 0o644, config},
+		tarFile{"layer.tar", 0o644, layer.Bytes()},
+	); err != nil {
+		return fmt.Errorf("probe image archive: %w", err)
+	}
+	resp, err := c.ImageLoad(ctx, &archive, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("load probe image: %w", err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("load probe image: %w", err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("load probe image: %s", strings.TrimSpace(msg.Error))
+		}
+		if msg.ErrorDetail.Message != "" {
+			return fmt.Errorf("load probe image: %s", strings.TrimSpace(msg.ErrorDetail.Message))
+		}
+	}
+}
+
+type tarFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+func writeTar(w io.Writer, files ...tarFile) error {
+	tw := tar.NewWriter(w)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// Leftover is what a cleanup removed, by kind, for reporting.
+type Leftover struct {
+	Kind string
+	Name string
+}
+
+// pidAlive tells whether the unhost process that owns a run still exists.
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Cleanup removes every container, network, volume and image labelled by a
+// verify run. With onlyRun set, only that run's; otherwise only runs whose
+// owning process is gone, never those of a verify still running.
+func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover, error) {
+	f := filters.NewArgs()
+	if onlyRun != "" {
+		f.Add("label", LabelRun+"="+onlyRun)
+	} else {
+		f.Add("label", LabelRun)
+	}
+	stale := func(l map[string]string) bool {
+		if onlyRun != "" {
+			return true
+		}
+		pid, _ := strconv.Atoi(l[LabelPID])
+		return !pidAlive(pid)
+	}
+	var removed []Leftover
+	var errs []error
+	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, ct := range cs {
+		if !stale(ct.Labels) {
+			continue
+		}
+		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		name := ct.ID[:12]
+		if len(ct.Names) > 0 {
+			name = strings.TrimPrefix(ct.Names[0], "/")
+		}
+		removed = append(removed, Leftover{"container", name})
+	}
+	ns, err := c.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns {
+		if !stale(n.Labels) {
+			continue
+		}
+		if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, Leftover{"network", n.Name})
+	}
+	vs, err := c.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vs.Volumes {
+		if !stale(v.Labels) {
+			continue
+		}
+		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, Leftover{"volume", v.Name})
+	}
+	is, err := c.ImageList(ctx, image.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("list images: %w", err)
+	}
+	for _, im := range is {
+		if !stale(im.Labels) {
+			continue
+		}
+		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		name := im.ID
+		if len(im.RepoTags) > 0 {
+			name = im.RepoTags[0]
+		}
+		removed = append(removed, Leftover{"image", name})
+	}
+	sort.Slice(removed, func(i, j int) bool {
+		if removed[i].Kind != removed[j].Kind {
+			return removed[i].Kind < removed[j].Kind
+		}
+		return removed[i].Name < removed[j].Name
+	})
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("cleanup: %w", errors.Join(errs...))
+	}
+	return removed, nil
+}

@@ -1,0 +1,322 @@
+package verify
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ProbeTask is one thing the probe checks from inside a network namespace.
+type ProbeTask struct {
+	Kind string `json:"kind"`           // listening, tcp, udp, http
+	Addr string `json:"addr"`           // PORT/PROTO for listening, HOST:PORT, or a URL for http
+	Want int    `json:"want,omitempty"` // http: expected status
+	// WaitMS bounds the retries of this task, in milliseconds; 0: until the
+	// batch deadline.
+	WaitMS int `json:"wait_ms,omitempty"`
+}
+
+// ProbeResult is the outcome of a ProbeTask.
+type ProbeResult struct {
+	Task   ProbeTask `json:"task"`
+	OK     bool      `json:"ok"`
+	Detail string    `json:"detail"`
+	final  bool      // a failure that retrying will not change
+}
+
+// finalError marks a probe failure that is a settled fact, not a service
+// still starting: e.g. a port listening, but only on loopback.
+type finalError struct{ error }
+
+// Probe runs one task, retrying failures until ctx ends: a service that
+// just became healthy may still be opening its other ports.
+func Probe(ctx context.Context, t ProbeTask) ProbeResult {
+	var last ProbeResult
+	for {
+		r := probeOnce(ctx, t)
+		if r.OK {
+			return r
+		}
+		if ctx.Err() != nil {
+			// A try cut short by the deadline says less than the one before.
+			if last.Detail != "" {
+				return last
+			}
+			return r
+		}
+		if r.final {
+			return r
+		}
+		last = r
+		select {
+		case <-ctx.Done():
+			return r
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func probeOnce(ctx context.Context, t ProbeTask) ProbeResult {
+	r := ProbeResult{Task: t}
+	var err error
+	switch t.Kind {
+	case "listening":
+		r.Detail, err = probeListening(t.Addr)
+	case "tcp":
+		r.Detail, err = probeTCP(ctx, t.Addr)
+	case "udp":
+		r.Detail, err = probeUDP(ctx, t.Addr)
+	case "http":
+		r.Detail, err = probeHTTP(ctx, t.Addr, t.Want)
+	default:
+		err = fmt.Errorf("unknown probe %q", t.Kind)
+	}
+	if err != nil {
+		r.Detail = err.Error()
+		var fe finalError
+		r.final = errors.As(err, &fe)
+		return r
+	}
+	r.OK = true
+	return r
+}
+
+func probeTCP(ctx context.Context, addr string) (string, error) {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", dialReason(err)
+	}
+	c.Close()
+	return "connected", nil
+}
+
+// dialReason shortens a dial error to what happened.
+func dialReason(err error) error {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("connection refused")
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("name %s does not resolve", dnsErr.Name)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return errors.New("no route to host")
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return errors.New("timed out")
+	}
+	return err
+}
+
+// probeUDP sends one datagram and waits briefly for any answer. A refused
+// port (ICMP unreachable) is an error; silence is reported as such.
+func probeUDP(ctx context.Context, addr string) (string, error) {
+	d := net.Dialer{}
+	c, err := d.DialContext(ctx, "udp", addr)
+	if err != nil {
+		return "", dialReason(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("unhost-probe\n")); err != nil {
+		return "", dialReason(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, 512)
+	if _, err := c.Read(buf); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", errors.New("no answer to a datagram within 500ms")
+		}
+		return "", dialReason(err)
+	}
+	return "answered", nil
+}
+
+func probeHTTP(ctx context.Context, url string, want int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("bad url: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var uerr interface{ Unwrap() error }
+		if errors.As(err, &uerr) {
+			return "", dialReason(uerr.Unwrap())
+		}
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if want != 0 && resp.StatusCode != want {
+		return "", fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+	}
+	return fmt.Sprintf("status %d", resp.StatusCode), nil
+}
+
+// Socket is one entry of /proc/net/{tcp,tcp6,udp,udp6}.
+type Socket struct {
+	IP    net.IP
+	Port  int
+	State string
+	Proto string
+}
+
+// probeListening reads this namespace's socket tables: the port must be
+// listening (tcp) or bound unconnected (udp) on an address reachable from
+// outside the namespace, not only loopback.
+func probeListening(spec string) (string, error) {
+	portStr, proto, _ := strings.Cut(spec, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || proto != "tcp" && proto != "udp" {
+		return "", fmt.Errorf("bad port %q, want PORT/tcp or PORT/udp", spec)
+	}
+	socks, err := ReadSockets("/proc/net", proto)
+	if err != nil {
+		return "", err
+	}
+	var addrs []string
+	reachable := false
+	for _, s := range socks {
+		if s.Port != port || !s.bound() {
+			continue
+		}
+		addrs = append(addrs, net.JoinHostPort(s.IP.String(), portStr))
+		if !s.IP.IsLoopback() {
+			reachable = true
+		}
+	}
+	sort.Strings(addrs)
+	addrs = dedup(addrs)
+	verb := "listening"
+	if proto == "udp" {
+		verb = "bound"
+	}
+	switch {
+	case len(addrs) == 0:
+		return "", fmt.Errorf("nothing %s on %d/%s", verb, port, proto)
+	case !reachable:
+		return "", finalError{fmt.Errorf("%s only on loopback (%s): unreachable from other containers and through published ports; bind to 0.0.0.0", verb, strings.Join(addrs, ", "))}
+	}
+	return fmt.Sprintf("%s on %s", verb, strings.Join(addrs, ", ")), nil
+}
+
+func dedup(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s Socket) bound() bool {
+	if s.Proto == "tcp" {
+		return s.State == "0A" // LISTEN
+	}
+	return s.State == "07" // UDP: bound, unconnected
+}
+
+// ReadSockets parses dir/PROTO and dir/PROTO6. Missing files (no IPv6) are
+// fine; malformed lines are skipped, the tables are not atomic snapshots.
+func ReadSockets(dir, proto string) ([]Socket, error) {
+	var out []Socket
+	found := false
+	for _, name := range []string{proto, proto + "6"} {
+		f, err := os.Open(dir + "/" + name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("read sockets: %w", err)
+		}
+		found = true
+		out = append(out, parseSockets(f, proto)...)
+		f.Close()
+	}
+	if !found {
+		return nil, fmt.Errorf("read sockets: no %s/%s table", dir, proto)
+	}
+	return out, nil
+}
+
+func parseSockets(r io.Reader, proto string) []Socket {
+	var out []Socket
+	sc := bufio.NewScanner(r)
+	sc.Scan() // header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 {
+			continue
+		}
+		ipHex, portHex, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		ip, err := parseProcIP(ipHex)
+		if err != nil {
+			continue
+		}
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if err != nil {
+			continue
+		}
+		out = append(out, Socket{IP: ip, Port: int(port), State: f[3], Proto: proto})
+	}
+	return out
+}
+
+// parseProcIP decodes an address printed as host-order 32-bit words
+// (little-endian here), IPv4-mapped IPv6 unmapped.
+func parseProcIP(s string) (net.IP, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 4 && len(b) != 16 {
+		return nil, fmt.Errorf("bad address %q", s)
+	}
+	for i := 0; i < len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	ip := net.IP(b)
+	if v4 := ip.To4(); v4 != nil {
+		return v4, nil
+	}
+	return ip, nil
+}
+
+// RunProbeBatch runs tasks concurrently, each until it passes or ctx ends,
+// and writes the results as JSON: this is what the probe container runs.
+func RunProbeBatch(ctx context.Context, tasks []ProbeTask, w io.Writer) error {
+	results := make([]ProbeResult, len(tasks))
+	done := make(chan struct{})
+	for i, t := range tasks {
+		go func() {
+			tctx := ctx
+			if t.WaitMS > 0 {
+				var cancel context.CancelFunc
+				tctx, cancel = context.WithTimeout(ctx, time.Duration(t.WaitMS)*time.Millisecond)
+				defer cancel()
+			}
+			results[i] = Probe(tctx, t)
+			done <- struct{}{}
+		}()
+	}
+	for range tasks {
+		<-done
+	}
+	return json.NewEncoder(w).Encode(results)
+}

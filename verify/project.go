@@ -1,0 +1,320 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v4"
+)
+
+// Labels put on everything a verify run creates.
+const (
+	LabelRun = "io.unhost.verify"     // run id
+	LabelPID = "io.unhost.verify.pid" // pid of the unhost process that owns the run
+)
+
+// PortMapping is one published port: the host port the real deployment
+// uses and the free port the test run used instead.
+type PortMapping struct {
+	Service  string `json:"service"`
+	Target   uint32 `json:"target"`
+	Protocol string `json:"protocol"`
+	HostIP   string `json:"host_ip,omitempty"`
+	Real     string `json:"real"` // as written in the compose file; empty: ephemeral
+	Test     string `json:"test"` // used during the test run
+}
+
+// skippedService records a service that does not run in the test stack, and why.
+type skippedService struct {
+	Service string
+	Reason  string
+}
+
+// prepared is the throwaway form of a project.
+type prepared struct {
+	Project  *types.Project
+	Original map[string]types.ServiceConfig // services as loaded, for reference scanning
+	Ports    []PortMapping
+	Skipped  []skippedService
+	HTTP     []string // x-unhost http checks
+}
+
+type loadOptions struct {
+	Files      []string
+	ProjectDir string
+	EnvFiles   []string
+}
+
+func loadProject(ctx context.Context, o loadOptions) (*types.Project, error) {
+	opts := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(o.ProjectDir),
+		cli.WithOsEnv,
+		cli.WithEnvFiles(o.EnvFiles...),
+		cli.WithDotEnv,
+		cli.WithProfiles([]string{"*"}),
+	}
+	if len(o.Files) == 0 {
+		opts = append(opts, cli.WithDefaultConfigPath)
+	}
+	po, err := cli.NewProjectOptions(o.Files, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load compose files: %w", err)
+	}
+	p, err := po.LoadProject(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load compose files: %w", err)
+	}
+	return p, nil
+}
+
+type transformOptions struct {
+	Name          string
+	RunID         string
+	PID           int
+	WritableBinds bool
+	AllowExternal bool
+	InPlace       bool
+}
+
+// prepare turns a loaded project into a throwaway one that can run beside
+// the real deployment: own name and labels, no container_name, free host
+// ports, fresh volumes, read-only binds, no external resources.
+func prepare(p *types.Project, o transformOptions) (*prepared, error) {
+	out := &prepared{Original: map[string]types.ServiceConfig{}}
+	for name, s := range p.Services {
+		out.Original[name] = s
+	}
+	labels := func(l types.Labels) types.Labels {
+		if l == nil {
+			l = types.Labels{}
+		}
+		l[LabelRun] = o.RunID
+		l[LabelPID] = strconv.Itoa(o.PID)
+		return l
+	}
+
+	var external []string
+	for key, n := range p.Networks {
+		if n.External {
+			if o.AllowExternal {
+				continue
+			}
+			external = append(external, fmt.Sprintf("network %q", key))
+			continue
+		}
+		// An explicit name is shared by every project: use a fresh one.
+		n.Name = o.Name + "_" + key
+		n.Labels = labels(n.Labels)
+		p.Networks[key] = n
+	}
+	for key, v := range p.Volumes {
+		if v.External {
+			if o.AllowExternal {
+				continue
+			}
+			external = append(external, fmt.Sprintf("volume %q", key))
+			continue
+		}
+		// A throwaway local volume: a driver with options (e.g. local with
+		// o=bind) could point at production data.
+		v.Name = o.Name + "_" + key
+		v.Driver = ""
+		v.DriverOpts = nil
+		v.Labels = labels(v.Labels)
+		p.Volumes[key] = v
+	}
+
+	skipped := map[string]string{}
+	for name, s := range p.Services {
+		switch {
+		case s.NetworkMode == "host" && !o.InPlace:
+			skipped[name] = "kept on network_mode: host: running it would touch the host's network beside the running deployment (use --in-place)"
+		case strings.HasPrefix(s.NetworkMode, types.ContainerPrefix) && !o.AllowExternal:
+			external = append(external, fmt.Sprintf("network_mode %q of service %q", s.NetworkMode, name))
+		}
+		for _, vf := range s.VolumesFrom {
+			if strings.HasPrefix(vf, types.ContainerPrefix) && !o.AllowExternal {
+				external = append(external, fmt.Sprintf("volumes_from %q of service %q", vf, name))
+			}
+		}
+	}
+	if len(external) > 0 {
+		sort.Strings(external)
+		return nil, fmt.Errorf("the stack uses external resources, which a test run would share with the real deployment: %s (use --allow-external)", strings.Join(external, ", "))
+	}
+	// Services that depend on (or share the namespace of) a skipped service
+	// cannot run either.
+	for changed := true; changed; {
+		changed = false
+		for name, s := range p.Services {
+			if _, ok := skipped[name]; ok {
+				continue
+			}
+			for dep := range s.DependsOn {
+				if _, ok := skipped[dep]; ok {
+					skipped[name] = fmt.Sprintf("depends on %s, which is skipped", dep)
+					changed = true
+				}
+			}
+			if dep, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
+				if _, ok := skipped[dep]; ok {
+					skipped[name] = fmt.Sprintf("shares the network namespace of %s, which is skipped", dep)
+					changed = true
+				}
+			}
+		}
+	}
+	for name, reason := range skipped {
+		delete(p.Services, name)
+		out.Skipped = append(out.Skipped, skippedService{Service: name, Reason: reason})
+	}
+	sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Service < out.Skipped[j].Service })
+
+	used := map[string]bool{}
+	for name, s := range p.Services {
+		s.ContainerName = ""
+		s.Profiles = nil
+		s.Labels = labels(s.Labels)
+		for i, port := range s.Ports {
+			proto := port.Protocol
+			if proto == "" {
+				proto = "tcp"
+			}
+			m := PortMapping{Service: name, Target: port.Target, Protocol: proto, HostIP: port.HostIP, Real: port.Published}
+			if port.Published != "" {
+				free, err := freePort(proto, port.HostIP, used)
+				if err != nil {
+					return nil, fmt.Errorf("find a free host port for %s %d/%s: %w", name, port.Target, proto, err)
+				}
+				s.Ports[i].Published = free
+				m.Test = free
+			}
+			out.Ports = append(out.Ports, m)
+		}
+		for i, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind && !o.WritableBinds {
+				s.Volumes[i].ReadOnly = true
+			}
+		}
+		p.Services[name] = s
+	}
+	sort.Slice(out.Ports, func(i, j int) bool {
+		a, b := out.Ports[i], out.Ports[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		return a.Protocol < b.Protocol
+	})
+	if x, ok := p.Extensions["x-unhost"]; ok {
+		out.HTTP = xUnhostHTTP(x)
+	}
+	p.Name = o.Name
+	out.Project = p
+	return out, nil
+}
+
+// xUnhostHTTP reads the http list of an x-unhost extension, whatever shape
+// the loader gave it; anything else is ignored.
+func xUnhostHTTP(x any) []string {
+	m, ok := x.(map[string]any)
+	if !ok {
+		return nil
+	}
+	list, ok := m["http"].([]any)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// freePort asks the kernel for a free host port, on the host IP the port
+// is published on, that this run has not handed out yet.
+func freePort(proto, hostIP string, used map[string]bool) (string, error) {
+	ip := hostIP
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	for range 20 {
+		var port int
+		switch proto {
+		case "udp":
+			c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+			if err != nil {
+				return "", err
+			}
+			port = c.LocalAddr().(*net.UDPAddr).Port
+			c.Close()
+		default:
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+			if err != nil {
+				return "", err
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			l.Close()
+		}
+		key := strconv.Itoa(port)
+		if !used[key] {
+			used[key] = true
+			return key, nil
+		}
+	}
+	return "", fmt.Errorf("no free port")
+}
+
+// writeProject writes the throwaway project for docker compose. The loader
+// has already interpolated every value and turned "$$" into "$": escape
+// "$" again so that compose does not interpolate a second time.
+func writeProject(p *types.Project, dir string) (string, error) {
+	b, err := p.MarshalYAML()
+	if err != nil {
+		return "", fmt.Errorf("encode test project: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("re-read test project: %w", err)
+	}
+	escapeDollars(&doc, false)
+	b, err = yaml.Marshal(&doc)
+	if err != nil {
+		return "", fmt.Errorf("encode test project: %w", err)
+	}
+	path := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return "", fmt.Errorf("write test project: %w", err)
+	}
+	return path, nil
+}
+
+func escapeDollars(n *yaml.Node, isKey bool) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			escapeDollars(c, false)
+		}
+	case yaml.MappingNode:
+		for i, c := range n.Content {
+			escapeDollars(c, i%2 == 0)
+		}
+	case yaml.ScalarNode:
+		if !isKey {
+			n.Value = strings.ReplaceAll(n.Value, "$", "$$")
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v4"
+)
+
+func load(t *testing.T, compose string) *types.Project {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(compose), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := loadProject(context.Background(), loadOptions{Files: []string{file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestScanRefs(t *testing.T) {
+	p := load(t, `services:
+  api:
+    image: x
+    command: ["serve", "--listen", "0.0.0.0:8080", "--cache", "redis://cache"]
+    environment:
+      DB: postgres://u:p@db:5432/app
+      LOCAL: localhost:9000
+      HOSTSVC: http://host.docker.internal:3000/x
+      OUTSIDE: https://example.com:443/
+      ALIAS: search-alias:9200
+  cache:
+    image: x
+  db:
+    image: x
+  es:
+    image: x
+    networks:
+      default:
+        aliases: [search-alias]
+`)
+	var got []string
+	for _, r := range scanRefs(p.Services) {
+		got = append(got, r.From+" "+r.Addr()+" "+r.Source)
+	}
+	want := []string{
+		"api cache:6379 command",
+		"api db:5432 environment DB",
+		"api host.docker.internal:3000 environment HOSTSVC",
+		"api localhost:9000 environment LOCAL",
+		"api search-alias:9200 environment ALIAS",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("refs:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestReadPlan(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "plan.json")
+	// The shape of migrate.Plan (version 1), trimmed, plus fields verify
+	// does not know.
+	plan := `{"version": 1, "project": "shop", "future": {"x": 1},
+  "services": [
+    {"name": "db", "action": "migrate", "listeners": [
+      {"protocol": "tcp", "port": 5432, "address": "127.0.0.1", "decision": "internal"},
+      {"protocol": "tcp", "port": 9187, "decision": "publish", "publish": "127.0.0.1:9187:9187"}]},
+    {"name": "dns", "listeners": [{"protocol": "udp", "port": 53, "port_end": 54, "decision": "internal"}]}],
+  "references": [
+    {"from": "api", "to": "db", "port": 5432, "kind": "service", "action": "rewrite"},
+    {"from": "api", "port": 8080, "kind": "self", "action": "keep"},
+    {"from": "api", "to": "host", "port": 25, "kind": "host-service", "action": "rewrite"},
+    {"from": "api", "kind": "unresolved", "action": "manual"}]}`
+	if err := os.WriteFile(file, []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := readPlan(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEdges := []PlanEdge{{"api", "db", 5432, "tcp"}, {"api", "localhost", 8080, "tcp"}}
+	wantInternal := []PlanPort{{"db", 5432, "tcp"}, {"dns", 53, "udp"}, {"dns", 54, "udp"}}
+	if !reflect.DeepEqual(p.Edges, wantEdges) || !reflect.DeepEqual(p.Internal, wantInternal) {
+		t.Errorf("plan = %+v", p)
+	}
+	if err := os.WriteFile(file, []byte("[1,2]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readPlan(file); err == nil {
+		t.Error("a JSON array was accepted as a plan")
+	}
+}
+
+func TestPrepare(t *testing.T) {
+	p := load(t, `services:
+  web:
+    image: x
+    container_name: prod-web
+    ports: ["8080:80", "127.0.0.1:5353:53/udp", "9000"]
+    volumes: ["data:/data", "./conf:/conf"]
+    environment:
+      PRICE: "$$5"
+  sniffer:
+    image: x
+    network_mode: host
+  sidecar:
+    image: x
+    depends_on: [sniffer]
+volumes:
+  data:
+    name: prod-data
+    driver_opts: {type: none, o: bind, device: /srv/data}
+networks:
+  default:
+    name: prod-net
+`)
+	prep, err := prepare(p, transformOptions{Name: "unhost-verify-t", RunID: "t", PID: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := prep.Project.Services["web"]
+	if web.ContainerName != "" {
+		t.Errorf("container_name kept: %q", web.ContainerName)
+	}
+	if web.Labels[LabelRun] != "t" || web.Labels[LabelPID] != "42" {
+		t.Errorf("labels: %v", web.Labels)
+	}
+	for _, v := range web.Volumes {
+		if v.Type == types.VolumeTypeBind && !v.ReadOnly {
+			t.Errorf("bind %s is writable", v.Source)
+		}
+	}
+	if v := prep.Project.Volumes["data"]; v.Name != "unhost-verify-t_data" || v.DriverOpts != nil {
+		t.Errorf("volume data = %+v, want a throwaway", v)
+	}
+	if n := prep.Project.Networks["default"]; n.Name != "unhost-verify-t_default" {
+		t.Errorf("network default name = %q", n.Name)
+	}
+	if len(prep.Ports) != 3 {
+		t.Fatalf("ports = %+v", prep.Ports)
+	}
+	for _, m := range prep.Ports {
+		switch m.Target {
+		case 80, 53:
+			if m.Test == "" || m.Test == m.Real {
+				t.Errorf("port %d not remapped: %+v", m.Target, m)
+			}
+		case 9000:
+			if m.Real != "" || m.Test != "" {
+				t.Errorf("ephemeral port changed: %+v", m)
+			}
+		}
+	}
+	var skipped []string
+	for _, s := range prep.Skipped {
+		skipped = append(skipped, s.Service)
+	}
+	if !reflect.DeepEqual(skipped, []string{"sidecar", "sniffer"}) {
+		t.Errorf("skipped = %v", skipped)
+	}
+	if _, ok := prep.Project.Services["sniffer"]; ok {
+		t.Error("host-network service left in the test stack")
+	}
+
+	// The written file must keep $ literal for compose's second interpolation.
+	path, err := writeProject(prep.Project, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	env := doc["services"].(map[string]any)["web"].(map[string]any)["environment"].(map[string]any)
+	if env["PRICE"] != "$$5" {
+		t.Errorf("PRICE written as %q, want $$5", env["PRICE"])
+	}
+	re, err := loadProject(context.Background(), loadOptions{Files: []string{path}})
+	if err != nil {
+		t.Fatalf("written project does not load: %v", err)
+	}
+	if v := re.Services["web"].Environment["PRICE"]; v == nil || *v != "$5" {
+		t.Errorf("PRICE after reload = %v, want $5", v)
+	}
+}
+
+func TestPrepareRefusesExternal(t *testing.T) {
+	compose := `services:
+  web:
+    image: x
+    volumes: ["shared:/s"]
+volumes:
+  shared:
+    external: true
+`
+	_, err := prepare(load(t, compose), transformOptions{Name: "n", RunID: "r"})
+	if err == nil || !strings.Contains(err.Error(), `volume "shared"`) || !strings.Contains(err.Error(), "--allow-external") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := prepare(load(t, compose), transformOptions{Name: "n", RunID: "r", AllowExternal: true}); err != nil {
+		t.Errorf("--allow-external: %v", err)
+	}
+}
+
+func TestParseSockets(t *testing.T) {
+	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+   2: garbage
+   3: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
+`
+	got := parseSockets(strings.NewReader(tcp), "tcp")
+	if len(got) != 3 {
+		t.Fatalf("sockets = %+v", got)
+	}
+	if got[0].IP.String() != "127.0.0.1" || got[0].Port != 8080 || !got[0].bound() {
+		t.Errorf("first = %+v", got[0])
+	}
+	if got[1].IP.String() != "0.0.0.0" || got[1].Port != 80 {
+		t.Errorf("second = %+v", got[1])
+	}
+	if got[2].bound() {
+		t.Errorf("an established socket counts as listening")
+	}
+	v6 := "  sl  local_address remote_address st\n   0: 0000000000000000FFFF00000100007F:1F90 00000000000000000000000000000000:0000 0A\n"
+	got = parseSockets(strings.NewReader(v6), "tcp")
+	if len(got) != 1 || got[0].IP.String() != "127.0.0.1" {
+		t.Errorf("v4-mapped = %+v", got)
+	}
+}
+
+func TestParseHTTPSpecs(t *testing.T) {
+	got, err := parseHTTPSpecs([]string{"web:8080/healthz=204", "api:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []httpSpec{{"web", 8080, "/healthz", 204, "web:8080/healthz=204"}, {"api", 80, "/", 200, "api:80"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v", got)
+	}
+	for _, bad := range []string{"web", "web:x/", "web:80/=abc", ":80", "web:70000"} {
+		if _, err := parseHTTPSpecs([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestReportFormats(t *testing.T) {
+	r := &Report{Project: "p", Compose: "docker compose 2.40.3", Checks: []Check{
+		{Name: CheckRef, Service: "api", Target: "localhost:5432", Status: Fail, Reason: "api -> localhost:5432: connection refused <inside>"},
+		{Name: CheckHealth, Service: "api", Status: Pass, Reason: "running"},
+		{Name: CheckStack, Service: "sniffer", Status: Skip, Reason: "host network"},
+	}}
+	r.finish(time.Now())
+	if r.Status != Fail || r.Checks[0].Name != CheckHealth {
+		t.Fatalf("finish: %s %+v", r.Status, r.Checks)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &suites); err != nil {
+		t.Fatalf("junit does not parse: %v\n%s", err, buf.String())
+	}
+	s := suites.Suites[0]
+	if s.Tests != 3 || s.Failures != 1 || s.Skipped != 1 || s.Cases[1].Failure == nil || !strings.Contains(s.Cases[1].Failure.Message, "<inside>") {
+		t.Errorf("junit = %+v", suites)
+	}
+	buf.Reset()
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back.Status != Fail || len(back.Checks) != 3 {
+		t.Errorf("json round trip: %v %+v", err, back)
+	}
+	buf.Reset()
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "fail    reference  api      localhost:5432") {
+		t.Errorf("text:\n%s", buf.String())
+	}
+}

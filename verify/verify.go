@@ -1,0 +1,600 @@
+// Package verify brings a migrated Compose stack up as a throwaway project
+// beside whatever already runs, checks that it works and exposes no more
+// than intended, tears it down and reports.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+)
+
+// Options configures a verify run.
+type Options struct {
+	Files         []string
+	ProjectDir    string
+	EnvFiles      []string
+	PlanFile      string
+	Timeout       time.Duration // for the stack to become healthy and listening
+	Watch         time.Duration // each container runs this long after its start without restart or exit (CLI default 500ms)
+	RefWait       time.Duration // how long a reference may take to connect
+	Keep          bool
+	WritableBinds bool
+	AllowExternal bool
+	InPlace       bool
+	HTTP          []string // SERVICE:PORT/PATH=STATUS
+	ProbeBinary   string   // static unhost binary for the probe image; default: this executable
+	Progress      io.Writer
+	// Force is closed when teardown must be abandoned (a second signal).
+	Force <-chan struct{}
+}
+
+// Check names.
+const (
+	CheckStack    = "stack-up"
+	CheckPort     = "published-port"
+	CheckRef      = "reference"
+	CheckInternal = "internal-port"
+	CheckHealth   = "health"
+	CheckHTTP     = "http"
+)
+
+// Status of a check.
+type Status string
+
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Check is one verified fact.
+type Check struct {
+	Name    string `json:"name"`
+	Service string `json:"service"`
+	Target  string `json:"target,omitempty"`
+	Status  Status `json:"status"`
+	Reason  string `json:"reason"`
+}
+
+// Report is the outcome of a verify run.
+type Report struct {
+	Project  string        `json:"project"`
+	Compose  string        `json:"compose"`
+	Status   Status        `json:"status"`
+	Seconds  float64       `json:"seconds"`
+	Ports    []PortMapping `json:"ports"`
+	Checks   []Check       `json:"checks"`
+	KeptHint string        `json:"kept,omitempty"`
+}
+
+// Failed tells whether any check failed.
+func (r *Report) Failed() bool { return r.Status == Fail }
+
+func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
+
+func (r *Report) finish(start time.Time) {
+	sort.SliceStable(r.Checks, func(i, j int) bool {
+		a, b := r.Checks[i], r.Checks[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.Target < b.Target
+	})
+	r.Status = Pass
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			r.Status = Fail
+		}
+	}
+	r.Seconds = time.Since(start).Seconds()
+}
+
+func newRunID() string {
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return hex.EncodeToString(b)
+}
+
+type runner struct {
+	opts    Options
+	start   time.Time
+	cli     *client.Client
+	compose *Compose
+	runID   string
+	name    string
+	labels  map[string]string
+	image   string
+	prep    *prepared
+	plan    *Plan
+	report  *Report
+	// filled after up
+	containers map[string]container.InspectResponse // service -> first container
+	mu         sync.Mutex
+	probes     []string            // probe container ids
+	sessions   map[string]*session // container id -> probe serving in its namespace
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "verify: %5.1fs "+format+"\n", append([]any{time.Since(r.start).Seconds()}, args...)...)
+	}
+}
+
+// Run verifies the stack. It returns an error only when verification could
+// not run (no compose, no engine, unreadable files, interrupted); failed
+// checks are in the report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	if opts.Timeout <= 0 {
+		opts.Timeout = 3 * time.Minute
+	}
+	if opts.Watch < 0 {
+		opts.Watch = 0
+	}
+	if opts.RefWait <= 0 {
+		opts.RefWait = 5 * time.Second
+	}
+	specs, err := parseHTTPSpecs(opts.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{opts: opts, runID: newRunID(), start: start}
+	r.name = "unhost-verify-" + r.runID
+	r.labels = map[string]string{LabelRun: r.runID, LabelPID: strconv.Itoa(os.Getpid())}
+	r.image = "unhost-verify-probe:" + r.runID
+
+	// Asking compose its version starts two processes: do it meanwhile.
+	composeC := make(chan error, 1)
+	go func() {
+		var err error
+		r.compose, err = FindCompose(ctx)
+		composeC <- err
+	}()
+	if r.cli, err = NewClient(ctx); err != nil {
+		<-composeC
+		return nil, err
+	}
+	defer r.cli.Close()
+	if err := <-composeC; err != nil {
+		return nil, err
+	}
+	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
+		r.progress("warning: removing leftovers of earlier runs: %v", err)
+	} else if len(left) > 0 {
+		r.progress("removed %d leftovers of earlier runs", len(left))
+	}
+	probeBin := opts.ProbeBinary
+	if probeBin == "" {
+		if probeBin, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find own executable for the probe: %w", err)
+		}
+	}
+	if err := checkStatic(probeBin); err != nil {
+		return nil, err
+	}
+	p, err := loadProject(ctx, loadOptions{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles})
+	if err != nil {
+		return nil, err
+	}
+	if opts.PlanFile != "" {
+		if r.plan, err = readPlan(opts.PlanFile); err != nil {
+			return nil, err
+		}
+	}
+	r.prep, err = prepare(p, transformOptions{Name: r.name, RunID: r.runID, PID: os.Getpid(),
+		WritableBinds: opts.WritableBinds, AllowExternal: opts.AllowExternal, InPlace: opts.InPlace})
+	if err != nil {
+		return nil, err
+	}
+	x, err := parseHTTPSpecs(r.prep.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("x-unhost: %w", err)
+	}
+	specs = append(specs, x...)
+	tmp, err := os.MkdirTemp("", "unhost-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	file, err := writeProject(r.prep.Project, tmp)
+	if err != nil {
+		return nil, err
+	}
+	r.report = &Report{Project: r.name, Compose: r.compose.String(), Ports: r.prep.Ports}
+	if r.report.Ports == nil {
+		r.report.Ports = []PortMapping{}
+	}
+	for _, s := range r.prep.Skipped {
+		r.report.add(Check{Name: CheckStack, Service: s.Service, Status: Skip, Reason: s.Reason})
+	}
+
+	internal := r.internalPorts()
+	preHeld := map[int]bool{}
+	for _, ip := range internal {
+		if ip.Proto == "tcp" && hostLoopbackAccepts(ip.Port) {
+			preHeld[ip.Port] = true
+		}
+	}
+
+	// From here on the engine holds objects of this run: tear down always.
+	defer func() {
+		if opts.Keep {
+			r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans (or unhost verify --cleanup once this process is gone)", r.name, r.name)
+		}
+		r.teardown(ctx, opts.Keep)
+	}()
+
+	r.progress("loaded; starting %s with %s", r.name, r.compose)
+	imageReady := make(chan struct{})
+	var buildErr error
+	go func() {
+		defer close(imageReady)
+		buildErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
+	}()
+	upCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	upDone := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.startSessionsDuringUp(upCtx, imageReady, upDone)
+	}()
+	var upOut bytes.Buffer
+	upErr := r.compose.Run(upCtx, &upOut, &upOut, "-p", r.name, "-f", file, "--project-directory", projectDir(p), "up", "-d", "--wait", "--wait-timeout", strconv.Itoa(int(opts.Timeout.Seconds()+0.5)))
+	close(upDone)
+	<-watched
+	cancel()
+	<-imageReady
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	}
+	if err := r.collectContainers(ctx); err != nil {
+		return nil, err
+	}
+	if upErr != nil {
+		r.stackFailed(ctx, upErr, upOut.String())
+		r.report.finish(start)
+		return r.report, nil
+	}
+	if buildErr != nil {
+		return nil, buildErr
+	}
+	r.progress("stack is up; checking")
+
+	tasks := map[string][]task{}
+	r.portChecks(tasks)
+	r.refChecks(tasks)
+	r.httpChecks(tasks, specs)
+	r.runProbes(ctx, tasks, start)
+	r.progress("probes answered; watching until every container ran %s", opts.Watch)
+	r.internalChecks(ctx, internal, preHeld)
+
+	// The watch window runs from each container's start, so that the time
+	// compose took to see it running and the probes count towards it.
+	if wait := time.Until(r.lastStart().Add(opts.Watch)); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	}
+	r.healthChecks(ctx)
+	r.report.finish(start)
+	return r.report, nil
+}
+
+func projectDir(p *types.Project) string {
+	if p.WorkingDir != "" {
+		return p.WorkingDir
+	}
+	return "."
+}
+
+// teardown removes the run's stack, probe containers and image, with its
+// own context: it must also run after an interrupt, until Force.
+// With keepStack (--keep) only the probes go.
+func (r *runner) teardown(ctx context.Context, keepStack bool) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if r.opts.Force != nil {
+		go func() {
+			select {
+			case <-r.opts.Force:
+				cancel()
+			case <-tctx.Done():
+			}
+		}()
+	}
+	if keepStack {
+		r.progress("removing the probes, keeping %s", r.name)
+	} else {
+		r.progress("tearing down %s", r.name)
+	}
+	// The probe containers and image, beside compose down: they are not
+	// on the stack's networks.
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		s.close()
+	}
+	probes := r.probes
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, id := range probes {
+			_ = r.cli.ContainerRemove(tctx, id, container.RemoveOptions{Force: true})
+		}
+		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+			r.progress("warning: remove probe image: %v", err)
+		}
+	}()
+	if keepStack {
+		wg.Wait()
+		return
+	}
+	var out bytes.Buffer
+	if err := r.compose.Run(tctx, &out, &out, "-p", r.name, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
+		r.progress("warning: compose down: %v: %s", err, lastLines(out.String(), 3))
+	}
+	wg.Wait()
+	// Whatever is left (e.g. after an interrupted up) goes by label.
+	if _, err := Cleanup(tctx, r.cli, r.runID); err != nil {
+		r.progress("warning: %v", err)
+	}
+	r.progress("teardown done")
+}
+
+// collectContainers finds the first container of each running service.
+func (r *runner) collectContainers(ctx context.Context) error {
+	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+r.name))
+	cs, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list test containers: %w", err)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		return cs[i].Labels["com.docker.compose.container-number"] < cs[j].Labels["com.docker.compose.container-number"]
+	})
+	r.containers = map[string]container.InspectResponse{}
+	for _, c := range cs {
+		svc := c.Labels["com.docker.compose.service"]
+		if _, ok := r.containers[svc]; ok || svc == "" {
+			continue
+		}
+		in, err := r.cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("inspect %s: %w", svc, err)
+		}
+		r.containers[svc] = in
+	}
+	return nil
+}
+
+// stackFailed reports, per service, why the stack did not come up.
+func (r *runner) stackFailed(ctx context.Context, err error, out string) {
+	var names []string
+	for name := range r.prep.Project.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	found := false
+	for _, svc := range names {
+		c, ok := r.containers[svc]
+		switch {
+		case !ok:
+			r.report.add(Check{Name: CheckStack, Service: svc, Status: Fail, Reason: "no container was created"})
+			found = true
+		case c.State == nil:
+		case c.State.Status != "running" || c.State.Restarting:
+			reason := fmt.Sprintf("%s (exit code %d)", c.State.Status, c.State.ExitCode)
+			reason += r.writeHint(ctx, c.ID)
+			r.report.add(Check{Name: CheckStack, Service: svc, Status: Fail, Reason: reason})
+			found = true
+		case c.State.Health != nil && c.State.Health.Status != "healthy":
+			reason := "healthcheck " + c.State.Health.Status
+			if n := len(c.State.Health.Log); n > 0 {
+				reason += ": " + strings.TrimSpace(c.State.Health.Log[n-1].Output)
+			}
+			reason += r.writeHint(ctx, c.ID)
+			r.report.add(Check{Name: CheckStack, Service: svc, Status: Fail, Reason: reason})
+			found = true
+		default:
+			r.report.add(Check{Name: CheckStack, Service: svc, Status: Pass, Reason: "running"})
+		}
+	}
+	if !found {
+		msg := err.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = fmt.Sprintf("not up and healthy within %s", r.opts.Timeout)
+		}
+		r.report.add(Check{Name: CheckStack, Service: "*", Status: Fail, Reason: fmt.Sprintf("%s: %s", msg, lastLines(out, 3))})
+	}
+}
+
+// writeHint explains a failure caused by read-only binds, from the logs.
+func (r *runner) writeHint(ctx context.Context, id string) string {
+	logs, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "50"})
+	if err != nil {
+		return ""
+	}
+	defer logs.Close()
+	var buf bytes.Buffer
+	_, _ = stdcopy.StdCopy(&buf, &buf, logs)
+	text := buf.String()
+	if strings.Contains(strings.ToLower(text), "read-only file system") {
+		return ": it cannot write to a bind mount, which verify mounts read-only so that production data is never written (--writable-binds opts out)"
+	}
+	if l := lastLines(text, 1); l != "" {
+		return ": last log line: " + l
+	}
+	return ""
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, " | "))
+}
+
+// lastStart is when the last container of the stack started.
+func (r *runner) lastStart() time.Time {
+	var last time.Time
+	for _, c := range r.containers {
+		if c.State == nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
+// healthChecks: every container still running, healthy where it has a
+// healthcheck, never restarted, for at least the watch window.
+func (r *runner) healthChecks(ctx context.Context) {
+	for svc, c := range r.containers {
+		in, err := r.cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: fmt.Sprintf("container gone: %v", err)})
+			continue
+		}
+		st := in.State
+		up := "?"
+		if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil {
+			up = time.Since(t).Round(100 * time.Millisecond).String()
+		}
+		switch {
+		case st.Status != "running":
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: fmt.Sprintf("%s (exit code %d) after the stack came up%s", st.Status, st.ExitCode, r.writeHint(ctx, c.ID))})
+		case in.RestartCount > 0 || st.StartedAt != c.State.StartedAt:
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: fmt.Sprintf("restarted %d times since it was created%s", in.RestartCount, r.writeHint(ctx, c.ID))})
+		case st.Health != nil && st.Health.Status != "healthy":
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: "healthcheck " + st.Health.Status})
+		case st.Health != nil:
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Pass, Reason: fmt.Sprintf("healthy, running %s without restart", up)})
+		default:
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Pass, Reason: fmt.Sprintf("running %s without restart (no healthcheck)", up)})
+		}
+	}
+}
+
+// task is a probe task and what to report from its result.
+type task struct {
+	ProbeTask
+	wait   time.Duration
+	report func(ProbeResult)
+}
+
+func (r *runner) portChecks(tasks map[string][]task) {
+	for _, m := range r.prep.Ports {
+		c, ok := r.containers[m.Service]
+		if !ok {
+			continue
+		}
+		target := fmt.Sprintf("%d/%s", m.Target, m.Protocol)
+		if m.Real != "" {
+			target = fmt.Sprintf("%s -> %s (test %s)", m.Real, target, m.Test)
+		}
+		m := m
+		bindings := c.NetworkSettings.Ports[containerPort(m.Target, m.Protocol)]
+		var hostPorts []string
+		for _, b := range bindings {
+			hostPorts = append(hostPorts, b.HostPort)
+		}
+		if len(bindings) == 0 || m.Test != "" && !contains(hostPorts, m.Test) {
+			r.report.add(Check{Name: CheckPort, Service: m.Service, Target: target, Status: Fail,
+				Reason: fmt.Sprintf("%d/%s is not in Docker's port table for %s (published: %s)", m.Target, m.Protocol, m.Service, orNone(hostPorts))})
+			continue
+		}
+		t := task{ProbeTask: ProbeTask{Kind: "listening", Addr: fmt.Sprintf("%d/%s", m.Target, m.Protocol)}, wait: r.opts.Timeout}
+		svc := m.Service
+		t.report = func(res ProbeResult) {
+			if !res.OK {
+				r.report.add(Check{Name: CheckPort, Service: svc, Target: target, Status: Fail,
+					Reason: fmt.Sprintf("published on host port %s, but inside %s's network namespace: %s", strings.Join(hostPorts, ","), svc, res.Detail)})
+				return
+			}
+			if m.Protocol != "udp" {
+				r.report.add(Check{Name: CheckPort, Service: svc, Target: target, Status: Pass, Reason: fmt.Sprintf("published on host port %s; %s inside %s's namespace", strings.Join(hostPorts, ","), res.Detail, svc)})
+			}
+		}
+		tasks[svc] = append(tasks[svc], t)
+		if m.Protocol == "udp" {
+			// Does the service answer a datagram? If it does inside its
+			// namespace, it must also answer through the published port.
+			u := task{ProbeTask: ProbeTask{Kind: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", m.Target)}, wait: time.Second}
+			hostIP := m.HostIP
+			if hostIP == "" || hostIP == "0.0.0.0" || hostIP == "::" {
+				hostIP = "127.0.0.1"
+			}
+			hostPort := hostPorts[0]
+			u.report = func(res ProbeResult) {
+				if !res.OK {
+					r.report.add(Check{Name: CheckPort, Service: svc, Target: target, Status: Pass,
+						Reason: fmt.Sprintf("bound inside %s's namespace; it does not answer a probe datagram (%s), so the published path cannot be tested further", svc, res.Detail)})
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				host := Probe(ctx, ProbeTask{Kind: "udp", Addr: net.JoinHostPort(hostIP, hostPort)})
+				if !host.OK {
+					r.report.add(Check{Name: CheckPort, Service: svc, Target: target, Status: Fail,
+						Reason: fmt.Sprintf("%s answers datagrams inside its namespace, but not through the published port %s: %s", svc, net.JoinHostPort(hostIP, hostPort), host.Detail)})
+					return
+				}
+				r.report.add(Check{Name: CheckPort, Service: svc, Target: target, Status: Pass,
+					Reason: fmt.Sprintf("bound inside %s's namespace and answers datagrams through %s", svc, net.JoinHostPort(hostIP, hostPort))})
+			}
+			tasks[svc] = append(tasks[svc], u)
+		}
+	}
+}
+
+func containerPort(port uint32, proto string) nat.Port {
+	return nat.Port(fmt.Sprintf("%d/%s", port, proto))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ",")
+}
