@@ -658,6 +658,7 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 	}
 	if v.field == "healthcheck.test" {
 		role = RoleConnect
+		scanHealthcheck(sf, v)
 	}
 	found := false
 	for _, m := range addrRe.FindAllStringSubmatchIndex(val, -1) {
@@ -1006,4 +1007,31 @@ func coalescePorts(ports []types.ServicePortConfig) []portRun {
 		out = append(out, portRun{first: p, n: 1})
 	}
 	return out
+}
+
+// healthPortRe finds the port a healthcheck probes when it is written as
+// separate words: "nc -z 127.0.0.1 8001", "pg_isready -p 5433",
+// "redis-cli -p 6380 ping", "mysqladmin ping -P 3307".
+var (
+	healthHostPortRe = regexp.MustCompile(`(?:^|\s)(localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[?::1\]?)\s+(\d{1,5})\b`)
+	healthFlagPortRe = regexp.MustCompile(`(?:^|\s)(?:-p|-P|--port)(?:\s+|=)(\d{1,5})\b`)
+)
+
+// scanHealthcheck adds the ports a healthcheck probes as the service's own
+// listeners: a healthcheck runs inside the service's container.
+func scanHealthcheck(sf *ServiceFacts, v scalarValue) {
+	add := func(port string) {
+		n, err := strconv.Atoi(port)
+		if err != nil || n <= 0 || n > 65535 {
+			return
+		}
+		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
+			Evidence: Evidence{Kind: "healthcheck", Where: v.file.PosOf(v.node).String(), Detail: "healthcheck probes port " + port}})
+	}
+	for _, m := range healthHostPortRe.FindAllStringSubmatch(v.value, -1) {
+		add(m[2])
+	}
+	for _, m := range healthFlagPortRe.FindAllStringSubmatch(v.value, -1) {
+		add(m[1])
+	}
 }

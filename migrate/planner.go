@@ -975,6 +975,11 @@ func (p *planner) decideNetworks() {
 				break
 			}
 		}
+		if len(s.listeners) == 0 {
+			// nothing is known of it: cutting it off from the outside
+			// world (internal: true has no route out) could break it
+			isPublic, why = true, "no listener is known, so nothing tells that it needs no outbound access"
+		}
 		// its followers' configuration counts as its own
 		for _, m := range p.names {
 			f := p.svcs[m]
