@@ -1010,7 +1010,7 @@ func (p *planner) decideNetworks() {
 		}
 		if isPublic {
 			public[n] = true
-			s.netReason = why + ": on the default bridge network"
+			s.netReason = why + ": on the default network"
 		} else {
 			internalOnly = append(internalOnly, n)
 		}
