@@ -66,8 +66,12 @@ type Compose struct {
 
 // Reload loads the project again with some files' content replaced (keyed
 // by absolute path), with the same environment and placeholders: the check
-// that rewritten files are still valid Compose.
-func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (*types.Project, error) {
+// that rewritten files are still valid Compose. It returns compose-go's
+// validated, merged and normalised model (parsing, interpolation, schema
+// and semantic validation, merging of files and extends) without binding it
+// to Go structs, which would double the cost of a migration and check
+// nothing that the caller does not check on the model.
+func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (map[string]any, error) {
 	wd, err := c.po.GetWorkingDir()
 	if err != nil {
 		return nil, err
@@ -103,20 +107,23 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (*type
 	opts = append(opts, func(o *loader.Options) {
 		o.SetProjectName(c.Project.Name, true)
 		o.Profiles = []string{"*"}
+		// the check needs validity, not a runnable model: absolute
+		// paths do not change what is valid
+		o.ResolvePaths = false
 	})
-	var p *types.Project
+	var model map[string]any
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("compose loader failed: %v", r)
 			}
 		}()
-		p, err = loader.LoadWithContext(ctx, *details, opts...)
+		model, err = loader.LoadModelWithContext(ctx, *details, opts...)
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err))
 	}
-	return p, nil
+	return model, nil
 }
 
 // SourceFile is one YAML file as read from disk.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/unhost/unhost/detect"
 )
 
@@ -260,8 +261,12 @@ func (p *planner) runbook(migrated []string) Runbook {
 }
 
 // Check reloads the project with the rewritten files and confirms that it
-// is valid Compose, that no migrated service is left on the host network,
-// and that services kept there still are.
+// is valid Compose (compose-go's parse, interpolation, schema and semantic
+// validation, merge and normalisation), and then what compose-go's
+// consistency check would say of what a rewrite changes: every network a
+// service joins is defined, and none has both network_mode and networks.
+// Then that no migrated service is left on the host network, and that
+// services kept there still are.
 func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 	if len(res.Files) == 0 {
 		return nil
@@ -270,23 +275,55 @@ func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 	for _, f := range res.Files {
 		contents[f.Abs] = f.New
 	}
-	p, err := c.Reload(ctx, contents)
+	model, err := c.Reload(ctx, contents)
 	if err != nil {
 		return fmt.Errorf("the rewritten files do not load: %w", err)
 	}
-	all := p.AllServices()
+	services, _ := model["services"].(map[string]any)
+	networks, _ := model["networks"].(map[string]any)
+	hostKeys := detect.HostNetworkKeys(c)
+	names := make([]string, 0, len(services))
+	for name := range services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		svc, _ := services[name].(map[string]any)
+		mode, _ := svc["network_mode"].(string)
+		nets := serviceNetworks(svc)
+		if mode != "" && len(nets) > 0 {
+			return fmt.Errorf("service %s declares both network_mode and networks", name)
+		}
+		for _, n := range nets {
+			if _, ok := networks[n]; !ok && n != "default" {
+				return fmt.Errorf("service %s joins network %s, which is not defined", name, n)
+			}
+		}
+		if err := checkPorts(svc["ports"]); err != nil {
+			return fmt.Errorf("service %s: %w", name, err)
+		}
+	}
 	for _, sp := range res.Plan.Services {
-		s, ok := all[sp.Name]
+		raw, ok := services[sp.Name]
 		if !ok {
+			if _, disabled := c.Project.DisabledServices[sp.Name]; disabled {
+				continue
+			}
 			return fmt.Errorf("service %s is missing from the rewritten files", sp.Name)
+		}
+		svc, _ := raw.(map[string]any)
+		mode, _ := svc["network_mode"].(string)
+		onHost := mode == "host"
+		for _, n := range serviceNetworks(svc) {
+			onHost = onHost || hostKeys[n]
 		}
 		switch sp.Action {
 		case ActionMigrate:
-			if s.NetworkMode == "host" {
+			if onHost {
 				return fmt.Errorf("service %s is still on the host network after rewriting", sp.Name)
 			}
 		case ActionKeepHost, ActionNotSelected:
-			if s.NetworkMode != "host" {
+			if !onHost {
 				return fmt.Errorf("service %s left the host network although it is kept there", sp.Name)
 			}
 		}
@@ -294,6 +331,24 @@ func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 	return nil
 }
 
+// serviceNetworks lists the networks a service of a compose model joins
+// (networks: as a list or a mapping).
+func serviceNetworks(svc map[string]any) []string {
+	var out []string
+	switch n := svc["networks"].(type) {
+	case []any:
+		for _, x := range n {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	case map[string]any:
+		for k := range n {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 func (p *planner) swarmRunbook(migrated []string) Runbook {
 	stack := p.c.Project.Name
 	var files []string
@@ -323,4 +378,23 @@ func (p *planner) swarmRunbook(migrated []string) Runbook {
 		"run `unhost verify --swarm` on a test swarm first",
 	}
 	return rb
+}
+
+// checkPorts parses a service's ports as compose-go does when it binds the
+// model (the schema takes any string).
+func checkPorts(v any) error {
+	list, _ := v.([]any)
+	for _, item := range list {
+		switch p := item.(type) {
+		case string:
+			if _, err := types.ParsePortConfig(p); err != nil {
+				return fmt.Errorf("ports: %q: %w", p, err)
+			}
+		case map[string]any:
+			if _, ok := p["target"]; !ok {
+				return fmt.Errorf("ports: an entry without target")
+			}
+		}
+	}
+	return nil
 }
