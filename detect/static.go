@@ -597,6 +597,8 @@ func flagBefore(val string, i int) string {
 	return ""
 }
 
+var varRe = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
+
 // addrRe finds host:port and scheme://host[:port] tokens.
 var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
 
@@ -676,7 +678,17 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 			continue
 		}
 		if m[3] < len(val) && val[m[3]] == '$' || strings.HasPrefix(val[m[3]:], ":$") || strings.Contains(tok, "$") {
-			continue // the address or port comes from a variable
+			// the address or port comes from a variable: say so where the
+			// host is this host, since the port cannot be resolved
+			if IsLocalHost(host) && !strings.Contains(host, "$") {
+				end := m[3]
+				if strings.HasPrefix(val[m[3]:], ":$") {
+					end = m[3] + 1 + len(varRe.FindString(val[m[3]+1:]))
+				}
+				sf.Refs = append(sf.Refs, AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Scheme: scheme,
+					Role: RoleConnect, Token: val[m[6]:end], Variable: varRe.FindString(val[m[6]:end]), Pos: v.file.PosOf(v.node), File: v.file, Node: v.node})
+			}
+			continue
 		}
 		port := 0
 		if portStr != "" {

@@ -135,6 +135,10 @@ func TestCorpus(t *testing.T) {
 				return
 			}
 			migrated.Add(1)
+			if useCompose && !accepted && len(c.Unset) == 0 && len(c.MissingEnvFiles) == 0 {
+				_, msg := composeAccepts(f)
+				t.Errorf("docker compose rejects the file (%s), yet unhost migrates it with no variable or env file missing", msg)
+			}
 			if len(res.Files) == 0 {
 				return
 			}

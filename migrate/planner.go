@@ -663,6 +663,16 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 	if !seesHost {
 		return
 	}
+	if r.Variable != "" && r.Port == 0 {
+		if p.migrated(p.netOwner(s.name)) {
+			ref.Kind, ref.Action = RefUnresolved, "manual"
+			ref.Reason = "the port comes from " + r.Variable + ": unhost cannot tell which service it names"
+			p.plan.References = append(p.plan.References, ref)
+			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+				What: fmt.Sprintf("%s names %s, whose port comes from %s: point it at the service by name (SERVICE:PORT), or at host.docker.internal for a service on the host", r.Field, r.Token, r.Variable)})
+		}
+		return
+	}
 	if r.Role == detect.RoleServerList {
 		if p.migrated(p.netOwner(s.name)) {
 			ref.Kind, ref.Action = RefAmbiguous, "manual"
