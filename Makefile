@@ -4,7 +4,7 @@ BIN := bin/unhost
 .PHONY: build demo test tools fuzz bench clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/unhost
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/unhost
 
 # The main job on the demo stack: print the migration diff and the plan.
 demo: build
