@@ -967,13 +967,22 @@ func HostNetworkKeys(c *Compose) map[string]bool {
 }
 
 // IsSwarm reports whether the files look like a swarm stack: they attach
-// the external host network, or a service carries a deploy: section.
+// the external host network, or a service's deploy: section says something
+// only swarm acts on (mode, placement, update or rollback config, endpoint
+// mode). deploy.resources and deploy.replicas alone do not count: docker
+// compose honours them too, and a bridge project must not get overlay
+// networks it cannot create.
 func IsSwarm(c *Compose) bool {
 	if len(HostNetworkKeys(c)) > 0 {
 		return true
 	}
 	for _, s := range c.Project.AllServices() {
-		if s.Deploy != nil {
+		d := s.Deploy
+		if d == nil {
+			continue
+		}
+		if d.Mode != "" || d.UpdateConfig != nil || d.RollbackConfig != nil || d.EndpointMode != "" ||
+			len(d.Placement.Constraints) > 0 || len(d.Placement.Preferences) > 0 || d.Placement.MaxReplicas > 0 {
 			return true
 		}
 	}

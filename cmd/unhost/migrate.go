@@ -82,7 +82,7 @@ a pull-request body (--format markdown).`,
 	f.StringArrayVar(&o.force, "force", nil, "migrate this service even if it seems to need the host network (repeatable)")
 	f.StringVar(&o.inventory, "inventory", "", "runtime evidence: an inventory written by `unhost detect`")
 	f.StringVar(&o.fromRunning, "from-running", "", "runtime evidence: detect the running project PROJECT first (needs root and the engine)")
-	f.StringVar(&o.target, "target", "", "bridge or swarm (default: swarm when the files attach the external host network or have deploy: sections)")
+	f.StringVar(&o.target, "target", "", "bridge or swarm (default: swarm when the files attach the external host network or use swarm's deploy: settings)")
 	f.StringVar(&o.publishMode, "publish-mode", "", "swarm: ingress (default, the routing mesh) or host (keeps client addresses; one task per node)")
 	f.StringVar(&o.endpointMode, "endpoint-mode", "", "swarm: write deploy.endpoint_mode vip or dnsrr on migrated services (default: leave as written)")
 	f.BoolVar(&o.all, "all", false, "find every Compose project under the PATH arguments (default .) as scan does, and migrate each")
@@ -144,7 +144,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	opts.WorkDir, _ = os.Getwd()
 	res, err := migrate.Migrate(c, opts)
 	if err == nil && o.target == "" && res.Plan.Target == migrate.TargetSwarm {
-		fmt.Fprintln(o.stderr, "unhost: the files look like a swarm stack (external host network or deploy: sections): migrating for docker stack deploy; --target bridge to choose otherwise")
+		fmt.Fprintln(o.stderr, "unhost: the files look like a swarm stack (the external host network, or swarm's deploy: settings): migrating for docker stack deploy; --target bridge to choose otherwise")
 	}
 	if err != nil {
 		var ue *migrate.UsageError
