@@ -24,6 +24,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+
+	"github.com/unhost/unhost/internal/jsonstream"
 )
 
 // NewClient connects to the Docker Engine from the environment, negotiating
@@ -101,27 +103,10 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 		return fmt.Errorf("load probe image: %w", err)
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("load probe image: %w", err)
-		}
-		if msg.Error != "" {
-			return fmt.Errorf("load probe image: %s", strings.TrimSpace(msg.Error))
-		}
-		if msg.ErrorDetail.Message != "" {
-			return fmt.Errorf("load probe image: %s", strings.TrimSpace(msg.ErrorDetail.Message))
-		}
+	if err := jsonstream.Check(resp.Body); err != nil {
+		return fmt.Errorf("load probe image: %w", err)
 	}
+	return nil
 }
 
 type tarFile struct {

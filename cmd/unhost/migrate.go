@@ -197,17 +197,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 		}
 	}
 	if o.write {
-		for _, f := range res.Files {
-			backup, err := writeFileAtomic(f.Abs, f.New, !o.noBackup)
-			if err != nil {
-				return err
-			}
-			if backup != "" {
-				fmt.Fprintf(o.stderr, "wrote %s (backup: %s)\n", f.Path, detect.DisplayPath(backup, wd))
-			} else {
-				fmt.Fprintf(o.stderr, "wrote %s\n", f.Path)
-			}
-		}
+		return o.writeFiles(res.Files, wd)
 	}
 	return nil
 }
@@ -311,4 +301,21 @@ func (o *migrateOptions) migrateOptions() (migrate.Options, error) {
 		opts.Inventory = inv
 	}
 	return opts, nil
+}
+
+// writeFiles writes rewritten files in place (--write), each atomically and
+// with a backup unless --no-backup, and says so on stderr.
+func (o *migrateOptions) writeFiles(files []migrate.FileResult, wd string) error {
+	for _, f := range files {
+		backup, err := writeFileAtomic(f.Abs, f.New, !o.noBackup)
+		if err != nil {
+			return err
+		}
+		if backup != "" {
+			fmt.Fprintf(o.stderr, "wrote %s (backup: %s)\n", f.Path, detect.DisplayPath(backup, wd))
+		} else {
+			fmt.Fprintf(o.stderr, "wrote %s\n", f.Path)
+		}
+	}
+	return nil
 }

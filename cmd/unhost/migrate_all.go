@@ -164,16 +164,8 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 	}
 	if o.write {
 		for _, d := range relevant {
-			for _, f := range d.res.Files {
-				backup, err := writeFileAtomic(f.Abs, f.New, !o.noBackup)
-				if err != nil {
-					return err
-				}
-				if backup != "" {
-					fmt.Fprintf(o.stderr, "wrote %s (backup: %s)\n", f.Path, detect.DisplayPath(backup, wd))
-				} else {
-					fmt.Fprintf(o.stderr, "wrote %s\n", f.Path)
-				}
+			if err := o.writeFiles(d.res.Files, wd); err != nil {
+				return err
 			}
 		}
 	}

@@ -18,10 +18,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -40,6 +38,8 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/unhost/unhost/internal/jsonstream"
 )
 
 const (
@@ -244,27 +244,7 @@ func buildImage(cli *client.Client, bin []byte, tag string, labels map[string]st
 	}
 	defer resp.Body.Close()
 	// The body is a stream of JSON messages; a failed step reports "error".
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read build output: %w", err)
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-		if m.ErrorDetail.Message != "" {
-			return errors.New(m.ErrorDetail.Message)
-		}
-	}
+	return jsonstream.Check(resp.Body)
 }
 
 // Scope groups the Docker objects one test creates. NewScope registers a
