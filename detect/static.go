@@ -707,6 +707,10 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		}
 		found = true
 		r := role
+		proto := "tcp"
+		if scheme == "udp" {
+			proto = "udp"
+		}
 		if (v.field == "command" || v.field == "entrypoint") && scheme == "" && (IsLocalHost(host) || IsBindAll(host)) {
 			flag := v.prevFlag
 			if f := flagBefore(val, m[2]); f != "" {
@@ -714,6 +718,9 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 			}
 			if fr := flagRole(flag); fr != "" {
 				r = fr
+			}
+			if strings.Contains(strings.ToLower(flag), "udp") {
+				proto = "udp"
 			}
 		}
 		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
@@ -742,7 +749,7 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
 		}
 		if r == RoleListen {
-			sf.addListener(StaticListener{Protocol: "tcp", Port: port, Address: strings.Trim(host, "[]"),
+			sf.addListener(StaticListener{Protocol: proto, Port: port, Address: strings.Trim(host, "[]"),
 				Node: v.node, File: v.file, BindText: host,
 				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}})
 		}
