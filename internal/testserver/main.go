@@ -57,7 +57,17 @@ func main() {
 	flag.Var(&tcp6only, "tcp6only", "listen on IPv6-only TCP `addr` and answer HTTP (repeatable)")
 	flag.Var(&udp, "udp", "bind UDP `addr` and echo datagrams (repeatable)")
 	flag.Var(&connect, "connect", "hold a TCP connection to `addr`, reconnecting (repeatable)")
+	check := flag.String("check", "", "connect to TCP `addr` once and exit 0 if that works, 1 if not (for healthchecks)")
 	flag.Parse()
+	if *check != "" {
+		c, err := net.DialTimeout("tcp", *check, 2*time.Second)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testserver: check %s: %v\n", *check, err)
+			os.Exit(1)
+		}
+		c.Close()
+		os.Exit(0)
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "testserver: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)
