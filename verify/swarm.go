@@ -144,6 +144,12 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 		}
 	}
 
+	if len(r.prep.Project.Services) == 0 {
+		// Nothing to deploy: no swarm is needed to say so.
+		r.refChecks(map[string][]task{})
+		r.report.finish(r.start)
+		return r.report, nil
+	}
 	if err := r.ensureSwarm(ctx); err != nil {
 		return nil, err
 	}
