@@ -16,6 +16,15 @@ import (
 	"github.com/unhost/unhost/internal/dockertest"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := dockertest.ReleaseSwarm(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
 // TestObserveSwarmStacks deploys two stacks on a (single-node) swarm: one
 // on swarm's form of host networking (the external network named host),
 // one on overlay networks as migrate --target swarm writes it. Detect

@@ -196,6 +196,10 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 		return nil, buildErr
 	}
 	for _, name := range sortedKeys(r.swarm.services) {
+		if f := r.swarm.failures[name]; f != "" {
+			r.report.add(Check{Name: CheckStack, Service: name, Status: Fail, Reason: "task " + f})
+			continue
+		}
 		reason := "every replica running"
 		if n := r.prep.Notes[name]; n != "" {
 			reason += "; " + n
@@ -252,6 +256,7 @@ func (r *runner) serviceName(s swarm.Service) string {
 // stack is not going to come up as it is).
 func (r *runner) waitServices(ctx context.Context) error {
 	want := len(r.prep.Project.Services)
+	var readySince time.Time
 	for {
 		list, err := r.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: r.stackFilter(), Status: true})
 		if err != nil {
@@ -263,11 +268,19 @@ func (r *runner) waitServices(ctx context.Context) error {
 				ready++
 			}
 		}
-		if len(list) >= want && ready == len(list) {
-			return nil
-		}
 		if f, err := r.taskFailures(ctx); err == nil && len(f) > 0 {
 			return errors.New("a task failed")
+		}
+		// A task that dies at start is "running" for an instant: every
+		// replica must be seen running for a second before it counts.
+		if len(list) >= want && ready == len(list) {
+			if readySince.IsZero() {
+				readySince = time.Now()
+			} else if time.Since(readySince) >= time.Second {
+				return nil
+			}
+		} else {
+			readySince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,12 +22,13 @@ import (
 
 // Test binaries of several packages run at once (go test ./...) and share
 // one engine. A swarm that a test initialises must stay until the last
-// test using it is done, and must then be left; a swarm that was there
-// before (someone else's) must never be left. Every test using the swarm
-// holds a shared flock on swarmLock; the first one initialises the swarm
-// under an exclusive lock and writes swarmMarker; whoever finds itself the
-// last user at cleanup (its lock converts to exclusive without waiting)
-// leaves a swarm that swarmMarker says a test initialised.
+// test binary using it is done, and must then be left; a swarm that was
+// there before (someone else's) must never be left. Every test binary
+// using the swarm holds a shared flock on swarmLock; the first one
+// initialises the swarm under an exclusive lock and writes swarmMarker;
+// whoever finds itself the last holder at release (its lock converts to
+// exclusive without waiting) leaves a swarm that swarmMarker says a test
+// initialised.
 var (
 	swarmLock   = filepath.Join(os.TempDir(), "unhost-test-swarm.lock")
 	swarmMarker = filepath.Join(os.TempDir(), "unhost-test-swarm.initialised")
@@ -34,13 +36,28 @@ var (
 
 const gwBridge = "docker_gwbridge"
 
-// Swarm makes sure the engine is a swarm manager for the rest of the test:
-// it initialises a single-node swarm (advertised and listening on
-// 127.0.0.1) when the engine is in none, and registers the cleanup that
-// leaves it, with the docker_gwbridge network it created, once no test
-// uses it any more. A test run on a swarm worker fails.
+// held is this process's shared hold on the swarm, kept from the first
+// Swarm call until ReleaseSwarm: swarm init and leave disturb the engine's
+// embedded DNS for containers of everyone else's tests running meanwhile
+// (names stop resolving for a moment), so a test binary initialises and
+// leaves a swarm at most once, not once per test.
+var held struct {
+	sync.Mutex
+	f *os.File
+}
+
+// Swarm makes sure the engine is a swarm manager until ReleaseSwarm: it
+// initialises a single-node swarm (advertised and listening on 127.0.0.1)
+// when the engine is in none. Call ReleaseSwarm from TestMain: it leaves
+// the swarm, with the docker_gwbridge network it created, once no test
+// binary uses it any more. A test on a swarm worker fails.
 func Swarm(t testing.TB, cli *client.Client) {
 	t.Helper()
+	held.Lock()
+	defer held.Unlock()
+	if held.f != nil {
+		return
+	}
 	f, err := os.OpenFile(swarmLock, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatalf("swarm lock: %v", err)
@@ -50,72 +67,104 @@ func Swarm(t testing.TB, cli *client.Client) {
 		f.Close()
 		t.Fatalf("swarm lock: %v", err)
 	}
-	t.Cleanup(func() {
-		releaseSwarm(t, cli, f)
+	if err := ensureSwarm(cli); err != nil {
 		f.Close()
-	})
+		t.Fatal(err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
+		f.Close()
+		t.Fatalf("swarm lock: %v", err)
+	}
+	held.f = f
+}
+
+func ensureSwarm(cli *client.Client) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	info, err := cli.Info(ctx)
 	if err != nil {
-		t.Fatalf("engine info: %v", err)
+		return fmt.Errorf("engine info: %w", err)
 	}
 	switch info.Swarm.LocalNodeState {
 	case swarm.LocalNodeStateActive:
 		if !info.Swarm.ControlAvailable {
-			t.Fatal("the engine is a swarm worker: swarm tests need a manager")
+			return errors.New("the engine is a swarm worker: swarm tests need a manager")
 		}
+		return nil
 	case swarm.LocalNodeStateInactive:
-		_, err := cli.NetworkInspect(ctx, gwBridge, network.InspectOptions{})
-		had := err == nil
-		if _, err := cli.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
-			t.Fatalf("swarm init: %v", err)
-		}
-		marker := "gwbridge-created\n"
-		if had {
-			marker = "gwbridge-existed\n"
-		}
-		if err := os.WriteFile(swarmMarker, []byte(marker), 0o600); err != nil {
-			_ = cli.SwarmLeave(ctx, true)
-			t.Fatalf("swarm marker: %v", err)
-		}
 	default:
-		t.Fatalf("the engine's swarm state is %q", info.Swarm.LocalNodeState)
+		return fmt.Errorf("the engine's swarm state is %q", info.Swarm.LocalNodeState)
 	}
-	if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
-		t.Fatalf("swarm lock: %v", err)
+	_, err = cli.NetworkInspect(ctx, gwBridge, network.InspectOptions{})
+	marker := "gwbridge-created\n"
+	if err == nil {
+		marker = "gwbridge-existed\n"
 	}
+	if _, err := cli.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
+		return fmt.Errorf("swarm init: %w", err)
+	}
+	if err := os.WriteFile(swarmMarker, []byte(marker), 0o600); err != nil {
+		_ = cli.SwarmLeave(ctx, true)
+		return fmt.Errorf("swarm marker: %w", err)
+	}
+	return nil
 }
 
-// releaseSwarm drops this test's hold on the swarm and, when it was the
-// last and a test initialised the swarm, leaves it.
-func releaseSwarm(t testing.TB, cli *client.Client, f *os.File) {
+// ReleaseSwarm drops this process's hold on the swarm (see Swarm) and,
+// when no other test binary holds it and a test initialised it, leaves it.
+// Call it from TestMain after m.Run.
+func ReleaseSwarm() error {
+	held.Lock()
+	defer held.Unlock()
+	if held.f == nil {
+		return nil
+	}
+	defer func() {
+		held.f.Close()
+		held.f = nil
+	}()
+	return leaveIfLast(held.f)
+}
+
+// leaveIfLast leaves a swarm a test initialised when f's lock converts
+// to exclusive without waiting (no other holder).
+func leaveIfLast(f *os.File) error {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return // others still use it; the last one leaves
+		return nil // others still use it; the last one leaves
 	}
 	marker, err := os.ReadFile(swarmMarker)
 	if err != nil {
-		return // not initialised by a test: never leave it
+		return nil // not initialised by a test: never leave it
 	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("leave the test swarm: %w", err)
+	}
+	defer cli.Close()
 	ctx, cancel := cleanupCtx()
 	defer cancel()
 	if err := cli.SwarmLeave(ctx, true); err != nil {
-		t.Errorf("leave the test swarm: %v", err)
-		return
+		return fmt.Errorf("leave the test swarm: %w", err)
 	}
 	os.Remove(swarmMarker)
 	if strings.TrimSpace(string(marker)) == "gwbridge-created" {
 		if err := cli.NetworkRemove(ctx, gwBridge); err != nil && !client.IsErrNotFound(err) {
-			t.Errorf("remove %s: %v", gwBridge, err)
+			return fmt.Errorf("remove %s: %w", gwBridge, err)
 		}
 	}
+	return nil
 }
 
-// NoSwarmUsers takes the swarm lock exclusively for the rest of the test:
-// no other test of this repository uses the swarm meanwhile, so the test
-// may initialise and leave one itself. It returns the engine's swarm state.
+// NoSwarmUsers drops this process's hold on the swarm and takes the swarm
+// lock exclusively for the rest of the test: no other test binary of this
+// repository uses the swarm meanwhile, so the test may initialise and
+// leave one itself. A swarm a test initialised is left first. It returns
+// the engine's swarm state.
 func NoSwarmUsers(t testing.TB, cli *client.Client) swarm.LocalNodeState {
 	t.Helper()
+	if err := ReleaseSwarm(); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.OpenFile(swarmLock, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatalf("swarm lock: %v", err)
@@ -125,9 +174,8 @@ func NoSwarmUsers(t testing.TB, cli *client.Client) swarm.LocalNodeState {
 		t.Fatalf("swarm lock: %v", err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if _, err := os.Stat(swarmMarker); err == nil {
-		// A test run that crashed left its swarm: leave it now.
-		releaseSwarm(t, cli, f)
+	if err := leaveIfLast(f); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
