@@ -271,3 +271,27 @@ func TestObserveAllProjects(t *testing.T) {
 		t.Errorf("web outside clients:\n got %+v\nwant %+v", web.OutsideClients, wantOutside)
 	}
 }
+
+// A swarm task says network mode "default" whatever it is attached to:
+// detect names its first overlay network (ingress aside); a task on the
+// external host network is "host" as Docker says; a plain container's
+// "default" stays.
+func TestFromInspectSwarmNetworkMode(t *testing.T) {
+	nets := map[string]*network.EndpointSettings{"ingress": {}, "shop_internal": {}, "shop_default": {}}
+	task := fakeCtr("shop_api.1.x", "", "api", 10, "default", nets, nil)
+	task.Config.Labels = map[string]string{LabelStackNamespace: "shop", LabelSwarmService: "shop_api"}
+	c := fromInspect(task)
+	if c.project != "shop" || c.service != "api" || c.networkMode != "shop_default" {
+		t.Errorf("overlay task: project %q service %q network mode %q, want shop, api, shop_default", c.project, c.service, c.networkMode)
+	}
+	host := fakeCtr("shop_web.1.y", "", "web", 11, "host", map[string]*network.EndpointSettings{"host": {}}, nil)
+	host.Config.Labels = task.Config.Labels
+	if c := fromInspect(host); c.networkMode != "host" {
+		t.Errorf("host-network task: network mode %q, want host", c.networkMode)
+	}
+	plain := fakeCtr("x", "", "web", 12, "default", map[string]*network.EndpointSettings{"bridge": {}}, nil)
+	plain.Config.Labels = map[string]string{}
+	if c := fromInspect(plain); c.networkMode != "default" {
+		t.Errorf("plain container: network mode %q, want default", c.networkMode)
+	}
+}

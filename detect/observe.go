@@ -294,6 +294,21 @@ func fromInspect(ins container.InspectResponse) *ctr {
 		}
 	}
 	if ns := ins.NetworkSettings; ns != nil {
+		// A swarm task's network mode is "default" whatever networks it is
+		// on: name its first overlay network instead (ingress aside, it
+		// only carries routing-mesh traffic).
+		if c.networkMode == "default" && ins.Config != nil && ins.Config.Labels[LabelStackNamespace] != "" {
+			var names []string
+			for name := range ns.Networks {
+				if name != "ingress" {
+					names = append(names, name)
+				}
+			}
+			if len(names) > 0 {
+				slices.Sort(names)
+				c.networkMode = names[0]
+			}
+		}
 		for _, n := range ns.Networks {
 			if n == nil {
 				continue

@@ -56,6 +56,11 @@ func (r *runner) refChecks(tasks map[string][]task) {
 			r.report.add(check)
 			continue
 		}
+		if why := r.refSkip(ref); why != "" {
+			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s): %s", ref.From, target, ref.Source, why)
+			r.report.add(check)
+			continue
+		}
 		if _, ok := r.containers[ref.From]; !ok {
 			check.Status, check.Reason = Fail, fmt.Sprintf("%s has no running container", ref.From)
 			r.report.add(check)
@@ -210,6 +215,9 @@ func (r *runner) startSession(ctx context.Context, id string) {
 	if err != nil {
 		delete(r.sessions, id)
 		return
+	}
+	if r.sessions == nil {
+		r.sessions = map[string]*session{}
 	}
 	r.sessions[id] = s
 }

@@ -160,8 +160,12 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		pid, _ := strconv.Atoi(l[LabelPID])
 		return !pidAlive(pid)
 	}
-	var removed []Leftover
 	var errs []error
+	// Stacks first: swarm would replace their task containers.
+	removed, err := cleanupStacks(ctx, c, onlyRun, stale)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)

@@ -30,6 +30,8 @@ type PortMapping struct {
 	HostIP   string `json:"host_ip,omitempty"`
 	Real     string `json:"real"` // as written in the compose file; empty: ephemeral
 	Test     string `json:"test"` // used during the test run
+	// Mode is the swarm publish mode (ingress or host); empty for compose.
+	Mode string `json:"mode,omitempty"`
 }
 
 // skippedService records a service that does not run in the test stack, and why.
@@ -45,6 +47,9 @@ type prepared struct {
 	Ports    []PortMapping
 	Skipped  []skippedService
 	HTTP     []string // x-unhost http checks
+	// Notes say, per service, what the test run changed beyond names and
+	// ports (swarm: replicas capped on a single node).
+	Notes map[string]string
 }
 
 type loadOptions struct {
@@ -82,13 +87,17 @@ type transformOptions struct {
 	WritableBinds bool
 	AllowExternal bool
 	InPlace       bool
+	// Swarm prepares a stack for docker stack deploy: the external network
+	// named host is swarm's host networking, secrets and configs get
+	// throwaway names, services carry the run labels too.
+	Swarm bool
 }
 
 // prepare turns a loaded project into a throwaway one that can run beside
 // the real deployment: own name and labels, no container_name, free host
 // ports, fresh volumes, read-only binds, no external resources.
 func prepare(p *types.Project, o transformOptions) (*prepared, error) {
-	out := &prepared{Original: map[string]types.ServiceConfig{}}
+	out := &prepared{Original: map[string]types.ServiceConfig{}, Notes: map[string]string{}}
 	for name, s := range p.Services {
 		out.Original[name] = s
 	}
@@ -102,7 +111,12 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 	}
 
 	var external []string
+	hostNets := map[string]bool{} // swarm: keys of the external network named host
 	for key, n := range p.Networks {
+		if bool(n.External) && o.Swarm && (n.Name == "host" || n.Name == "" && key == "host") {
+			hostNets[key] = true
+			continue
+		}
 		if n.External {
 			if o.AllowExternal {
 				continue
@@ -132,9 +146,40 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 		p.Volumes[key] = v
 	}
 
+	if o.Swarm {
+		for key, sec := range p.Secrets {
+			if sec.External {
+				if !o.AllowExternal {
+					external = append(external, fmt.Sprintf("secret %q", key))
+				}
+				continue
+			}
+			sec.Name = o.Name + "_" + key
+			sec.Labels = labels(sec.Labels)
+			p.Secrets[key] = sec
+		}
+		for key, cfg := range p.Configs {
+			if cfg.External {
+				if !o.AllowExternal {
+					external = append(external, fmt.Sprintf("config %q", key))
+				}
+				continue
+			}
+			cfg.Name = o.Name + "_" + key
+			cfg.Labels = labels(cfg.Labels)
+			p.Configs[key] = cfg
+		}
+	}
+
 	skipped := map[string]string{}
 	for name, s := range p.Services {
+		onHostNet := false
+		for key := range s.Networks {
+			onHostNet = onHostNet || hostNets[key]
+		}
 		switch {
+		case onHostNet && !o.InPlace:
+			skipped[name] = "attached to the external host network: running it would touch the host's network beside the running deployment (use --in-place)"
 		case s.NetworkMode == "host" && !o.InPlace:
 			skipped[name] = "kept on network_mode: host: running it would touch the host's network beside the running deployment (use --in-place)"
 		case strings.HasPrefix(s.NetworkMode, types.ContainerPrefix) && !o.AllowExternal:
@@ -183,14 +228,24 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 		s.ContainerName = ""
 		s.Profiles = nil
 		s.Labels = labels(s.Labels)
+		hostMode := false
 		for i, port := range s.Ports {
 			proto := port.Protocol
 			if proto == "" {
 				proto = "tcp"
 			}
 			m := PortMapping{Service: name, Target: port.Target, Protocol: proto, HostIP: port.HostIP, Real: port.Published}
+			if o.Swarm {
+				// swarm publishes on every node address, whatever host_ip says
+				m.HostIP, s.Ports[i].HostIP = "", ""
+				m.Mode = port.Mode
+				if m.Mode == "" {
+					m.Mode = "ingress"
+				}
+				hostMode = hostMode || m.Mode == "host"
+			}
 			if port.Published != "" {
-				free, err := freePort(proto, port.HostIP, used)
+				free, err := freePort(proto, m.HostIP, used)
 				if err != nil {
 					return nil, fmt.Errorf("find a free host port for %s %d/%s: %w", name, port.Target, proto, err)
 				}
@@ -202,6 +257,18 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 		for i, v := range s.Volumes {
 			if v.Type == types.VolumeTypeBind && !o.WritableBinds {
 				s.Volumes[i].ReadOnly = true
+			}
+		}
+		if o.Swarm {
+			if s.Deploy == nil {
+				s.Deploy = &types.DeployConfig{}
+			}
+			s.Deploy.Labels = labels(s.Deploy.Labels)
+			// Two tasks cannot publish one host port on one node.
+			if r := s.Deploy.Replicas; hostMode && r != nil && *r > 1 {
+				one := 1
+				s.Deploy.Replicas = &one
+				out.Notes[name] = fmt.Sprintf("replicas %d lowered to 1: its host-mode published ports allow one task per node", *r)
 			}
 		}
 		p.Services[name] = s

@@ -26,6 +26,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/unhost/unhost/detect"
 )
 
 // Options configures a verify run.
@@ -43,7 +45,14 @@ type Options struct {
 	InPlace       bool
 	HTTP          []string // SERVICE:PORT/PATH=STATUS
 	ProbeBinary   string   // static unhost binary for the probe image; default: this executable
-	Progress      io.Writer
+	// Target is TargetCompose, TargetSwarm, or TargetAuto: a stack (the
+	// external host network attached, or deploy: sections) is deployed
+	// with docker stack deploy.
+	Target string
+	// InitSwarm initialises a single-node swarm when the engine is in
+	// none, and leaves it afterwards (swarm target only).
+	InitSwarm bool
+	Progress  io.Writer
 	// Force is closed when teardown must be abandoned (a second signal).
 	Force <-chan struct{}
 }
@@ -80,6 +89,7 @@ type Check struct {
 type Report struct {
 	Project  string        `json:"project"`
 	Compose  string        `json:"compose"`
+	Swarm    bool          `json:"swarm,omitempty"`
 	Status   Status        `json:"status"`
 	Seconds  float64       `json:"seconds"`
 	Ports    []PortMapping `json:"ports"`
@@ -137,6 +147,7 @@ type runner struct {
 	mu         sync.Mutex
 	probes     []string            // probe container ids
 	sessions   map[string]*session // container id -> probe serving in its namespace
+	swarm      *swarmRun           // nil for compose
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -168,6 +179,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.labels = map[string]string{LabelRun: r.runID, LabelPID: strconv.Itoa(os.Getpid())}
 	r.image = "unhost-verify-probe:" + r.runID
 
+	switch opts.Target {
+	case TargetAuto, TargetCompose, TargetSwarm:
+	default:
+		return nil, fmt.Errorf("unknown target %q: want compose or swarm", opts.Target)
+	}
 	// Asking compose its version starts two processes: do it meanwhile.
 	composeC := make(chan error, 1)
 	go func() {
@@ -180,9 +196,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.cli.Close()
-	if err := <-composeC; err != nil {
-		return nil, err
-	}
 	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
 		r.progress("warning: removing leftovers of earlier runs: %v", err)
 	} else if len(left) > 0 {
@@ -191,15 +204,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	probeBin := opts.ProbeBinary
 	if probeBin == "" {
 		if probeBin, err = os.Executable(); err != nil {
+			<-composeC
 			return nil, fmt.Errorf("find own executable for the probe: %w", err)
 		}
 	}
 	if err := checkStatic(probeBin); err != nil {
+		<-composeC
 		return nil, err
 	}
 	p, err := loadProject(ctx, loadOptions{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles})
+	composeErr := <-composeC
 	if err != nil {
 		return nil, err
+	}
+	useSwarm := opts.Target == TargetSwarm || opts.Target == TargetAuto && detect.IsSwarm(&detect.Compose{Project: p})
+	if !useSwarm && composeErr != nil {
+		return nil, composeErr
 	}
 	if opts.PlanFile != "" {
 		if r.plan, err = readPlan(opts.PlanFile); err != nil {
@@ -207,7 +227,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	r.prep, err = prepare(p, transformOptions{Name: r.name, RunID: r.runID, PID: os.Getpid(),
-		WritableBinds: opts.WritableBinds, AllowExternal: opts.AllowExternal, InPlace: opts.InPlace})
+		WritableBinds: opts.WritableBinds, AllowExternal: opts.AllowExternal, InPlace: opts.InPlace, Swarm: useSwarm})
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +236,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("x-unhost: %w", err)
 	}
 	specs = append(specs, x...)
+	if useSwarm {
+		r.swarm = &swarmRun{}
+		return r.runSwarm(ctx, p, specs, probeBin, stackVersion(p.ComposeFiles))
+	}
 	tmp, err := os.MkdirTemp("", "unhost-verify-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -338,22 +362,11 @@ func (r *runner) teardown(ctx context.Context, keepStack bool) {
 	}
 	// The probe containers and image, beside compose down: they are not
 	// on the stack's networks.
-	r.mu.Lock()
-	for _, s := range r.sessions {
-		s.close()
-	}
-	probes := r.probes
-	r.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, id := range probes {
-			_ = r.cli.ContainerRemove(tctx, id, container.RemoveOptions{Force: true})
-		}
-		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
-			r.progress("warning: remove probe image: %v", err)
-		}
+		r.removeProbes(tctx)
 	}()
 	if keepStack {
 		wg.Wait()
@@ -369,6 +382,25 @@ func (r *runner) teardown(ctx context.Context, keepStack bool) {
 		r.progress("warning: %v", err)
 	}
 	r.progress("teardown done")
+}
+
+// removeProbes closes the probe sessions and removes their containers
+// and the probe image.
+func (r *runner) removeProbes(ctx context.Context) {
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		if s != nil {
+			s.close()
+		}
+	}
+	probes := r.probes
+	r.mu.Unlock()
+	for _, id := range probes {
+		_ = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	}
+	if _, err := r.cli.ImageRemove(ctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		r.progress("warning: remove probe image: %v", err)
+	}
 }
 
 // collectContainers finds the first container of each running service.
@@ -493,6 +525,8 @@ func (r *runner) healthChecks(ctx context.Context) {
 			up = time.Since(t).Round(100 * time.Millisecond).String()
 		}
 		switch {
+		case r.swarm != nil && r.swarm.failures[svc] != "":
+			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: fmt.Sprintf("a task of %s failed and swarm replaced it: %s", svc, r.swarm.failures[svc])})
 		case st.Status != "running":
 			r.report.add(Check{Name: CheckHealth, Service: svc, Status: Fail, Reason: fmt.Sprintf("%s (exit code %d) after the stack came up%s", st.Status, st.ExitCode, r.writeHint(ctx, c.ID))})
 		case in.RestartCount > 0 || st.StartedAt != c.State.StartedAt:

@@ -33,6 +33,9 @@ type verifyOptions struct {
 	cleanup       bool
 	quiet         bool
 	probeBinary   string
+	swarm         bool
+	swarmSet      bool // --swarm given, true or false
+	initSwarm     bool
 
 	stdout, stderr io.Writer
 }
@@ -46,7 +49,10 @@ func newVerifyCmd() *cobra.Command {
 name (free host ports, fresh volumes, read-only bind mounts), checks published
 ports, service references, stack-internal ports, health and optional HTTP
 endpoints from inside the containers' network namespaces, tears it down and
-reports. Exit status: 0 all checks pass, 4 a check failed, 1 verify could not
+reports. A swarm stack (--swarm, or files that attach the external host
+network or carry deploy: sections) is deployed with docker stack deploy on a
+swarm manager instead (--init-swarm: a single-node swarm for the run).
+Exit status: 0 all checks pass, 4 a check failed, 1 verify could not
 run, 2 bad flags.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -56,6 +62,7 @@ run, 2 bad flags.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			o.swarmSet = cmd.Flags().Changed("swarm")
 			return runVerify(cmd.Context(), o)
 		},
 	}
@@ -73,6 +80,8 @@ run, 2 bad flags.`,
 	f.BoolVar(&o.allowExternal, "allow-external", false, "allow external networks and volumes (shared with the real deployment)")
 	f.BoolVar(&o.inPlace, "in-place", false, "also run host-network services and check references to host services")
 	f.StringArrayVar(&o.http, "http", nil, "HTTP check SERVICE:PORT/PATH=STATUS inside the service's namespace (repeatable)")
+	f.BoolVar(&o.swarm, "swarm", false, "deploy the files as a swarm stack with docker stack deploy (default: when they look like a stack; --swarm=false forces compose)")
+	f.BoolVar(&o.initSwarm, "init-swarm", false, "with a stack: initialise a single-node swarm when the engine is in none, and leave it afterwards")
 	f.BoolVar(&o.cleanup, "cleanup", false, "only remove leftovers of earlier verify runs whose process is gone")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&o.probeBinary, "probe-binary", "", "static unhost binary for the probe image (default: this executable)")
@@ -161,11 +170,19 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	}
 	http := append([]string{}, o.http...)
 	sort.Strings(http)
+	target := verify.TargetAuto
+	if o.swarmSet {
+		target = verify.TargetCompose
+		if o.swarm {
+			target = verify.TargetSwarm
+		}
+	}
 	rep, err := verify.Run(ctx, verify.Options{
 		Files: o.files, ProjectDir: o.projectDir, EnvFiles: o.envFiles, PlanFile: o.plan,
 		Timeout: o.timeout, Watch: o.watch, Keep: o.keep,
 		WritableBinds: o.writableBinds, AllowExternal: o.allowExternal, InPlace: o.inPlace,
 		HTTP: http, ProbeBinary: o.probeBinary, Progress: progress, Force: force,
+		Target: target, InitSwarm: o.initSwarm,
 	})
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
