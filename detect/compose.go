@@ -15,8 +15,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/consts"
+	interp "github.com/compose-spec/compose-go/v2/interpolation"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/tree"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v4"
@@ -42,6 +45,15 @@ type ComposeOptions struct {
 	Env []string
 	// WorkDir is the folder relative paths are shown against; default ".".
 	WorkDir string
+	// ForScan skips what only running the project needs: casting
+	// interpolated strings to their fields' types (the model keeps
+	// strings, which the schema accepts where it matters to scanning) and
+	// making relative paths absolute (they stay relative to the project's
+	// working directory).
+	ForScan bool
+	// Parsed are files already read and parsed (ParseSource): loading
+	// reuses them instead of reading and parsing them again.
+	Parsed []*SourceFile
 }
 
 // Compose is a loaded Compose project together with the source text of its
@@ -361,6 +373,12 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 	loadOpt := func(lo *loader.Options) {
 		if lo.Interpolate != nil {
 			lo.Interpolate.Substitute = subst
+			if o.ForScan {
+				lo.Interpolate.TypeCastMapping = map[tree.Path]interp.Cast{}
+			}
+		}
+		if o.ForScan {
+			lo.ResolvePaths = false
 		}
 		lo.SkipResolveEnvironment = true
 		if noVars {
@@ -404,7 +422,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		if p == "-" {
 			return nil, errors.New("reading compose from standard input is not supported: name a file with -f")
 		}
-		sf, err := readSource(p, workDir)
+		sf, err := parsedOrRead(o.Parsed, p, workDir)
 		if err != nil {
 			return nil, err
 		}
@@ -418,6 +436,15 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		}
 	}
 	noVars = !hasVars && !usesInclude(c.Files)
+	if po.Name == "" {
+		// Decide the project name as compose would (COMPOSE_PROJECT_NAME,
+		// then name: in the files, then the folder), from the files we
+		// parsed already: left to compose-go, it parses every file twice
+		// more just to look for name:.
+		if n, ok := projectName(po, c.Files); ok {
+			po.Name = n
+		}
+	}
 	project, err := loadProject(ctx, po)
 	if err != nil && len(unset) > 0 {
 		// Compose would refuse the file for want of its variables. Analyse
@@ -667,4 +694,45 @@ func usesInclude(files []*SourceFile) bool {
 		}
 	}
 	return false
+}
+
+// parsedOrRead returns the already parsed file for path p, else reads and
+// parses it.
+func parsedOrRead(parsed []*SourceFile, p, workDir string) (*SourceFile, error) {
+	if abs, err := filepath.Abs(p); err == nil {
+		for _, sf := range parsed {
+			if sf.Abs == abs {
+				return sf, nil
+			}
+		}
+	}
+	return readSource(p, workDir)
+}
+
+// projectName returns the project name compose would infer, when it can be
+// told from the parsed files without interpolation.
+func projectName(po *cli.ProjectOptions, files []*SourceFile) (string, bool) {
+	if n := po.Environment[consts.ComposeProjectName]; n != "" {
+		return "", false // compose-go handles the variable's precedence itself
+	}
+	name := ""
+	for _, f := range files {
+		if v := MapValue(f.Root, "name"); v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
+			name = v.Value
+		}
+	}
+	if name != "" {
+		if strings.Contains(name, "$") || loader.NormalizeProjectName(name) != name {
+			return "", false // interpolated or invalid: compose-go says what it makes of it
+		}
+		return name, true
+	}
+	wd, err := po.GetWorkingDir()
+	if err != nil {
+		return "", false
+	}
+	if n := loader.NormalizeProjectName(filepath.Base(wd)); n != "" {
+		return n, true
+	}
+	return "", false
 }

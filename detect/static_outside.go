@@ -32,6 +32,9 @@ func OutsideRefs(c *Compose, workDir string) []OutsideRef {
 	var out []OutsideRef
 	seen := map[string]bool{}
 	scan := func(path, service, kind string) {
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(c.Project.WorkingDir, path)
+		}
 		key := service + "\x00" + path
 		if seen[key] {
 			return
@@ -52,11 +55,15 @@ func OutsideRefs(c *Compose, workDir string) []OutsideRef {
 			if v.Type != "bind" || v.Source == "" {
 				continue
 			}
-			fi, err := os.Stat(v.Source)
+			src := v.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(p.WorkingDir, src)
+			}
+			fi, err := os.Stat(src)
 			if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxOutsideFile {
 				continue
 			}
-			scan(v.Source, name, "mount")
+			scan(src, name, "mount")
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

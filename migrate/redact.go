@@ -15,6 +15,9 @@ var (
 // Redact hides credentials in text meant for people: passwords in URLs,
 // values of keys named like PASSWORD, SECRET, TOKEN or KEY, and such flags.
 func Redact(s string) string {
+	if !mayHoldSecret(s) {
+		return s // the common case: skip the regular expressions
+	}
 	s = urlCredRe.ReplaceAllString(s, "${1}***${3}")
 	s = kvSecretRe.ReplaceAllStringFunc(s, func(m string) string {
 		sub := kvSecretRe.FindStringSubmatch(m)
@@ -48,4 +51,19 @@ func RedactDiff(diff string) string {
 		lines[i] = Redact(l)
 	}
 	return strings.Join(lines, "")
+}
+
+// mayHoldSecret is a cheap test that s could match one of the patterns
+// Redact replaces: a URL with credentials (an '@') or a secret-like word.
+func mayHoldSecret(s string) bool {
+	if strings.IndexByte(s, '@') >= 0 {
+		return true
+	}
+	l := strings.ToLower(s)
+	for _, w := range []string{"pass", "secret", "token", "key", "credential"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,8 @@ type File struct {
 	Kind string
 	// Root is the top-level YAML mapping; nil for KindText.
 	Root *yaml.Node
+	// Source is the parsed file, for KindCompose: loading reuses it.
+	Source *detect.SourceFile
 	// Reason says why Compose cannot load the file (fragments and text).
 	Reason string
 }
@@ -235,7 +237,7 @@ func Classify(show, abs string, data []byte) *File {
 		}
 		s := detect.MapValue(sf.Root, "services")
 		if s != nil && s.Kind == yaml.MappingNode || detect.MapValue(sf.Root, "include") != nil {
-			f.Kind, f.Root = KindCompose, sf.Root
+			f.Kind, f.Root, f.Source = KindCompose, sf.Root, sf
 			return f
 		}
 		return nil

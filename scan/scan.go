@@ -6,8 +6,10 @@ package scan
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -60,11 +62,21 @@ type Report struct {
 	Suppressed int `json:"suppressed"`
 }
 
+// gcPercent is the garbage collector's target while Scan runs: loading
+// Compose files allocates a lot of short-lived garbage while the live heap
+// stays small (tens of MB for a thousand files), so collecting four times
+// less often trades a few hundred MB for about a third of the CPU time.
+const gcPercent = 400
+
 // Scan scans the given files and folders. It fails only when a path cannot
-// be read at all; every problem inside a file is a finding.
+// be read at all; every problem inside a file is a finding. Unless GOGC is
+// set, it raises the garbage collector's target while it runs.
 func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	if o.WorkDir == "" {
 		o.WorkDir = "."
+	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
 	}
 	projects, err := Discover(paths, o.WorkDir)
 	if err != nil {
@@ -131,10 +143,14 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 	}()
 	if p.Loadable() {
 		var names []string
+		var parsed []*detect.SourceFile
 		for _, f := range p.Files {
 			names = append(names, f.Abs)
+			if f.Source != nil {
+				parsed = append(parsed, f.Source)
+			}
 		}
-		c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env})
+		c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed})
 		if err == nil {
 			for _, sf := range c.Files {
 				texts.put(sf.Path, sf.Data)
