@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/internal/gctune"
 	"github.com/unhost/unhost/migrate"
 )
 
@@ -37,8 +38,10 @@ func genStack(tb testing.TB, n int) string {
 	return p
 }
 
-// migrateAll is migrate's whole run on a file: load, plan, splice, check.
+// migrateAll is migrate's whole run on a file, as the CLI does it: load,
+// plan, splice, check, diff, with the CLI's GC target.
 func migrateAll(tb testing.TB, path string) *migrate.Result {
+	defer gctune.Raise()()
 	c, err := detect.LoadCompose(context.Background(), detect.ComposeOptions{Files: []string{path}, WorkDir: filepath.Dir(path)})
 	if err != nil {
 		tb.Fatal(err)

@@ -6,15 +6,14 @@ package scan
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/internal/gctune"
 	"github.com/unhost/unhost/migrate"
 )
 
@@ -62,12 +61,6 @@ type Report struct {
 	Suppressed int `json:"suppressed"`
 }
 
-// gcPercent is the garbage collector's target while Scan runs: loading
-// Compose files allocates a lot of short-lived garbage while the live heap
-// stays small (tens of MB for a thousand files), so collecting four times
-// less often trades a few hundred MB for about a third of the CPU time.
-const gcPercent = 400
-
 // Scan scans the given files and folders. It fails only when a path cannot
 // be read at all; every problem inside a file is a finding. Unless GOGC is
 // set, it raises the garbage collector's target while it runs.
@@ -75,9 +68,7 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	if o.WorkDir == "" {
 		o.WorkDir = "."
 	}
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
-	}
+	defer gctune.Raise()()
 	projects, err := Discover(paths, o.WorkDir)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/internal/gctune"
 	"github.com/unhost/unhost/migrate"
 	"github.com/unhost/unhost/templates"
 )
@@ -94,6 +95,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	defer gctune.Raise()()
 	switch o.format {
 	case "diff", "json", "markdown":
 	default:
