@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -517,17 +518,7 @@ func scanConfig(c *Compose, sf *ServiceFacts, nodes []NodeRef) {
 	// command flags: --port N / --bind ADDR pairs
 	scanFlags(sf, values)
 	sort.Strings(sf.External)
-	sf.External = dedupe(sf.External)
-}
-
-func dedupe(s []string) []string {
-	var out []string
-	for i, x := range s {
-		if i == 0 || x != s[i-1] {
-			out = append(out, x)
-		}
-	}
-	return out
+	sf.External = slices.Compact(sf.External)
 }
 
 func commandValues(f *SourceFile, v *yaml.Node, field string) []scalarValue {

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,17 +211,7 @@ func (p *planner) ignoredBySwarm() []Step {
 		}
 	}
 	sortSteps(out)
-	return dedupeSteps(out)
-}
-
-func dedupeSteps(s []Step) []Step {
-	var out []Step
-	for i, x := range s {
-		if i == 0 || x != s[i-1] {
-			out = append(out, x)
-		}
-	}
-	return out
+	return slices.Compact(out)
 }
 
 func (p *planner) runbook(migrated []string) Runbook {

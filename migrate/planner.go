@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1089,17 +1090,7 @@ func (p *planner) internalPeers(n string, internalSet map[string]bool) []string 
 		}
 	}
 	sort.Strings(out)
-	return dedupeStrings(out)
-}
-
-func dedupeStrings(s []string) []string {
-	var out []string
-	for i, x := range s {
-		if i == 0 || x != s[i-1] {
-			out = append(out, x)
-		}
-	}
-	return out
+	return slices.Compact(out)
 }
 
 // joinPeerNetworks puts a migrated service on the networks of the services

@@ -129,20 +129,7 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	if err != nil {
 		return nil, err
 	}
-	r.report = &Report{Project: r.name, Compose: strings.TrimSpace("docker stack deploy " + r.swarm.cliVersion), Swarm: true, Ports: r.prep.Ports}
-	if r.report.Ports == nil {
-		r.report.Ports = []PortMapping{}
-	}
-	for _, s := range r.prep.Skipped {
-		r.report.add(Check{Name: CheckStack, Service: s.Service, Status: Skip, Reason: s.Reason})
-	}
-	internal := r.internalPorts()
-	preHeld := map[int]bool{}
-	for _, ip := range internal {
-		if ip.Proto == "tcp" && hostLoopbackAccepts(ip.Port) {
-			preHeld[ip.Port] = true
-		}
-	}
+	internal, preHeld := r.beginReport(&Report{Project: r.name, Compose: strings.TrimSpace("docker stack deploy " + r.swarm.cliVersion), Swarm: true})
 
 	if len(r.prep.Project.Services) == 0 {
 		// Nothing to deploy: no swarm is needed to say so.

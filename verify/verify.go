@@ -249,21 +249,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.report = &Report{Project: r.name, Compose: r.compose.String(), Ports: r.prep.Ports}
-	if r.report.Ports == nil {
-		r.report.Ports = []PortMapping{}
-	}
-	for _, s := range r.prep.Skipped {
-		r.report.add(Check{Name: CheckStack, Service: s.Service, Status: Skip, Reason: s.Reason})
-	}
-
-	internal := r.internalPorts()
-	preHeld := map[int]bool{}
-	for _, ip := range internal {
-		if ip.Proto == "tcp" && hostLoopbackAccepts(ip.Port) {
-			preHeld[ip.Port] = true
-		}
-	}
+	internal, preHeld := r.beginReport(&Report{Project: r.name, Compose: r.compose.String()})
 
 	// From here on the engine holds objects of this run: tear down always.
 	defer func() {
@@ -631,4 +617,28 @@ func orNone(list []string) string {
 		return "none"
 	}
 	return strings.Join(list, ",")
+}
+
+// beginReport starts the run's report (the real and test ports, the services
+// skipped) and returns the stack-internal ports with those that a process
+// outside the test stack already holds on the host's loopback (the old
+// host-network deployment may): the internal-port check must not blame the
+// test stack for them.
+func (r *runner) beginReport(rep *Report) ([]PlanPort, map[int]bool) {
+	rep.Ports = r.prep.Ports
+	if rep.Ports == nil {
+		rep.Ports = []PortMapping{}
+	}
+	r.report = rep
+	for _, s := range r.prep.Skipped {
+		r.report.add(Check{Name: CheckStack, Service: s.Service, Status: Skip, Reason: s.Reason})
+	}
+	internal := r.internalPorts()
+	preHeld := map[int]bool{}
+	for _, ip := range internal {
+		if ip.Proto == "tcp" && hostLoopbackAccepts(ip.Port) {
+			preHeld[ip.Port] = true
+		}
+	}
+	return internal, preHeld
 }
