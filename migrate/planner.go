@@ -288,6 +288,9 @@ func Migrate(c *detect.Compose, opts Options) (*Result, error) {
 	if err := p.decidePublication(); err != nil {
 		return nil, err
 	}
+	if err := p.checkReach(); err != nil {
+		return nil, err
+	}
 	p.decideNetworks()
 	res, err := p.buildEdits()
 	if err != nil {
@@ -1252,4 +1255,34 @@ func lastWord(s string) string {
 		return ""
 	}
 	return f[len(f)-1]
+}
+
+// checkReach is the migration's promise, checked on every decision: no
+// listener becomes reachable on more addresses than its bind allowed. A
+// loopback listener is published on loopback only; one bound to a specific
+// address on that address (or loopback); one bound everywhere anywhere.
+func (p *planner) checkReach() error {
+	for _, n := range p.names {
+		s := p.svcs[n]
+		if s.action != ActionMigrate {
+			continue
+		}
+		for _, l := range s.listeners {
+			if l.decision != DecisionPublish {
+				continue
+			}
+			ip := l.publishIP
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			switch {
+			case detect.IsBindAll(l.addr):
+			case detect.IsLoopback(l.addr) && detect.IsLoopback(ip):
+			case !detect.IsLoopback(l.addr) && (ip == l.addr || detect.IsLoopback(ip)):
+			default:
+				return fmt.Errorf("internal error: %s port %d is bound to %s but would be published on %s", n, l.port, l.addr, ip)
+			}
+		}
+	}
+	return nil
 }
