@@ -294,6 +294,7 @@ func Analyze(c *Compose, images ImageInspector) *Facts {
 				sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
 					Evidence: Evidence{Kind: "expose", Detail: "expose " + e}})
 			}
+			fromImage := false
 			if images != nil && s.Image != "" {
 				ports, ok, err := images.ExposedPorts(s.Image)
 				switch {
@@ -302,6 +303,7 @@ func Analyze(c *Compose, images ImageInspector) *Facts {
 				case !ok:
 					imagesMissing++
 				default:
+					fromImage = true
 					imagesSeen++
 					for _, e := range ports {
 						port, end, proto, err := parsePortRange(e)
@@ -313,10 +315,23 @@ func Analyze(c *Compose, images ImageInspector) *Facts {
 					}
 				}
 			}
+			scanConfig(c, sf, nodes)
+			if !fromImage && len(sf.Listeners) == 0 {
+				// nothing else is known: a well-known image's documented
+				// ports, rather than publishing nothing
+				for _, e := range KnownImagePorts(s.Image) {
+					port, end, proto, err := parsePortRange(e)
+					if err != nil {
+						continue
+					}
+					sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
+						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port; neither the image nor the configuration says more)", imageName(s.Image), e)}})
+				}
+			}
 		} else {
 			sf.Published = append(sf.Published, s.Ports...)
+			scanConfig(c, sf, nodes)
 		}
-		scanConfig(c, sf, nodes)
 		sortListeners(sf.Listeners)
 		facts.Services[name] = sf
 	}
@@ -1053,4 +1068,43 @@ func scanHealthcheck(sf *ServiceFacts, v scalarValue) {
 	for _, m := range healthFlagPortRe.FindAllStringSubmatch(v.value, -1) {
 		add(m[1])
 	}
+}
+
+// knownImagePorts are the documented default ports of widely used images,
+// for when the image cannot be inspected (a CI bot has no engine): the
+// service's configuration may move them, and the plan says where the
+// evidence came from.
+var knownImagePorts = map[string][]string{
+	"postgres": {"5432"}, "mysql": {"3306"}, "mariadb": {"3306"}, "mongo": {"27017"},
+	"redis": {"6379"}, "valkey/valkey": {"6379"}, "memcached": {"11211"},
+	"rabbitmq": {"5672"}, "eclipse-mosquitto": {"1883"}, "nats": {"4222"},
+	"elasticsearch": {"9200", "9300"}, "docker.elastic.co/elasticsearch/elasticsearch": {"9200", "9300"},
+	"influxdb": {"8086"}, "grafana/grafana": {"3000"}, "grafana/grafana-oss": {"3000"},
+	"prom/prometheus": {"9090"}, "prom/node-exporter": {"9100"}, "prom/alertmanager": {"9093"},
+	"prom/pushgateway": {"9091"}, "nginx": {"80"}, "httpd": {"80"}, "caddy": {"80", "443"},
+	"traefik": {"80"}, "minio/minio": {"9000"}, "zookeeper": {"2181"},
+	"confluentinc/cp-zookeeper": {"2181"}, "confluentinc/cp-kafka": {"9092"},
+	"wurstmeister/zookeeper": {"2181"}, "wurstmeister/kafka": {"9092"}, "bitnami/kafka": {"9092"},
+	"portainer/portainer-ce": {"9000", "9443"}, "adminer": {"8080"}, "jaegertracing/all-in-one": {"16686"},
+}
+
+// KnownImagePorts returns the documented default ports of a well-known
+// image, or nil.
+func KnownImagePorts(image string) []string {
+	return knownImagePorts[imageName(image)]
+}
+
+// imageName strips registry defaults, tag and digest from an image
+// reference: "docker.io/library/redis:7" is "redis".
+func imageName(image string) string {
+	i := image
+	if at := strings.IndexByte(i, '@'); at >= 0 {
+		i = i[:at]
+	}
+	if c := strings.LastIndexByte(i, ':'); c > strings.LastIndexByte(i, '/') {
+		i = i[:c]
+	}
+	i = strings.TrimPrefix(i, "docker.io/")
+	i = strings.TrimPrefix(i, "library/")
+	return strings.ToLower(i)
 }
