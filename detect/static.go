@@ -325,7 +325,7 @@ func Analyze(c *Compose, images ImageInspector) *Facts {
 						continue
 					}
 					sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
-						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port; neither the image nor the configuration says more)", imageName(s.Image), e)}})
+						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port; neither the image nor the configuration says more)", ImageName(s.Image), e)}})
 				}
 			}
 		} else {
@@ -1091,12 +1091,13 @@ var knownImagePorts = map[string][]string{
 // KnownImagePorts returns the documented default ports of a well-known
 // image, or nil.
 func KnownImagePorts(image string) []string {
-	return knownImagePorts[imageName(image)]
+	return knownImagePorts[ImageName(image)]
 }
 
-// imageName strips registry defaults, tag and digest from an image
-// reference: "docker.io/library/redis:7" is "redis".
-func imageName(image string) string {
+// ImageName strips registry defaults, tag and digest from an image
+// reference: "docker.io/library/redis:7" is "redis",
+// "lscr.io/linuxserver/plex:latest" is "linuxserver/plex".
+func ImageName(image string) string {
 	i := image
 	if at := strings.IndexByte(i, '@'); at >= 0 {
 		i = i[:at]
@@ -1105,6 +1106,7 @@ func imageName(image string) string {
 		i = i[:c]
 	}
 	i = strings.TrimPrefix(i, "docker.io/")
+	i = strings.TrimPrefix(i, "lscr.io/")
 	i = strings.TrimPrefix(i, "library/")
 	return strings.ToLower(i)
 }

@@ -106,20 +106,6 @@ var knownHostImages = map[string]string{
 	"netdata/netdata":                       "Netdata monitors the host's network stack",
 }
 
-func imageBase(image string) string {
-	i := image
-	if at := strings.IndexByte(i, '@'); at >= 0 {
-		i = i[:at]
-	}
-	if c := strings.LastIndexByte(i, ':'); c > strings.LastIndexByte(i, '/') {
-		i = i[:c]
-	}
-	i = strings.TrimPrefix(i, "docker.io/")
-	i = strings.TrimPrefix(i, "lscr.io/")
-	i = strings.TrimPrefix(i, "library/")
-	return strings.ToLower(i)
-}
-
 // listener is a planning view of a port a migrated service listens on.
 type listener struct {
 	proto         string
@@ -543,7 +529,7 @@ func (p *planner) needsHost(s *svc) (string, []detect.Evidence) {
 	if len(netCaps) > 0 && len(s.listeners) == 0 {
 		return "it has " + strings.Join(netCaps, ", ") + " and no listeners: packet capture, firewall or routing work on the host's interfaces", []detect.Evidence{{Kind: "cap_add", Detail: strings.Join(netCaps, ", ")}}
 	}
-	if why, ok := knownHostImages[imageBase(s.facts.Image)]; ok && why != "" {
+	if why, ok := knownHostImages[detect.ImageName(s.facts.Image)]; ok && why != "" {
 		return why, []detect.Evidence{{Kind: "image", Detail: "image " + s.facts.Image}}
 	}
 	return "", nil

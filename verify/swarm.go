@@ -201,14 +201,8 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	r.httpChecks(tasks, specs)
 	r.runProbes(ctx, tasks, r.start)
 	r.swarmInternalChecks(ctx, internal, preHeld)
-	if wait := time.Until(r.lastStart().Add(r.opts.Watch)); wait > 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	if err := r.watch(ctx); err != nil {
+		return nil, err
 	}
 	r.noteTaskFailures(ctx)
 	r.healthChecks(ctx)

@@ -303,16 +303,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.progress("probes answered; watching until every container ran %s", opts.Watch)
 	r.internalChecks(ctx, internal, preHeld)
 
-	// The watch window runs from each container's start, so that the time
-	// compose took to see it running and the probes count towards it.
-	if wait := time.Until(r.lastStart().Add(opts.Watch)); wait > 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	if err := r.watch(ctx); err != nil {
+		return nil, err
 	}
 	r.healthChecks(ctx)
 	r.report.finish(start)
@@ -641,4 +633,20 @@ func (r *runner) beginReport(rep *Report) ([]PlanPort, map[int]bool) {
 		}
 	}
 	return internal, preHeld
+}
+
+// watch waits out the watch window, which runs from each container's start
+// so that the time compose (or swarm) took to see it running and the probes
+// count towards it. It fails when verify is interrupted meanwhile.
+func (r *runner) watch(ctx context.Context) error {
+	if wait := time.Until(r.lastStart().Add(r.opts.Watch)); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("verify interrupted: %w", ctx.Err())
+	}
+	return nil
 }
