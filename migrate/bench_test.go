@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/gctune"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 )
 
 // genStack writes a Compose file of n host-network services: web tiers
@@ -42,7 +43,7 @@ func genStack(tb testing.TB, n int) string {
 // plan, splice, check, diff, with the CLI's GC target.
 func migrateAll(tb testing.TB, path string) *migrate.Result {
 	defer gctune.Raise()()
-	c, err := detect.LoadCompose(context.Background(), detect.ComposeOptions{Files: []string{path}, WorkDir: filepath.Dir(path)})
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{path}, WorkDir: filepath.Dir(path)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func BenchmarkMigrate500(b *testing.B) {
 func BenchmarkLoadOnly500(b *testing.B) {
 	path := genStack(b, 500)
 	for i := 0; i < b.N; i++ {
-		if _, err := detect.LoadCompose(context.Background(), detect.ComposeOptions{Files: []string{path}}); err != nil {
+		if _, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{path}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -108,12 +109,12 @@ func TestGeneratedStack(t *testing.T) {
 	res := migrateAll(t, genStack(t, 30))
 	migratedN, internal := 0, 0
 	for _, s := range res.Plan.Services {
-		if s.Action == migrate.ActionMigrate {
+		if s.Action == plan.ActionMigrate {
 			migratedN++
 		}
 	}
 	for _, e := range res.Plan.Exposure {
-		if e.After == migrate.ReachInternal {
+		if e.After == plan.ReachInternal {
 			internal++
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 )
 
@@ -20,7 +20,7 @@ func TestCheckCatches(t *testing.T) {
 	if err := os.WriteFile(p, []byte(orig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := detect.LoadCompose(context.Background(), detect.ComposeOptions{Files: []string{p}, WorkDir: dir})
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{p}, WorkDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/unhost/unhost/detect"
-	"github.com/unhost/unhost/migrate"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/migrate"
 )
 
 // corpusDir is the shared folder of real public Compose files. Tests read
@@ -32,9 +33,9 @@ func corpusDir(t *testing.T) string {
 }
 
 // migrateFile loads one file and migrates it with default options.
-func migrateFile(t *testing.T, path string) (*detect.Compose, *migrate.Result, error) {
+func migrateFile(t *testing.T, path string) (*load.Compose, *migrate.Result, error) {
 	t.Helper()
-	c, err := detect.LoadCompose(context.Background(), detect.ComposeOptions{Files: []string{path}, WorkDir: filepath.Dir(path)})
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{path}, WorkDir: filepath.Dir(path)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,10 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/unhost/unhost/detect"
+
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/plan"
 )
 
 // finish fills the plan's service list, exposure table and runbook.
@@ -17,18 +20,18 @@ func (p *planner) finish(res *Result) {
 	pl := p.plan
 	for _, n := range p.names {
 		s := p.svcs[n]
-		sp := ServicePlan{Name: n, Action: s.action, Reason: s.reason, Evidence: s.evidence,
+		sp := plan.ServicePlan{Name: n, Action: s.action, Reason: s.reason, Evidence: s.evidence,
 			Networks: s.networks, NetworkReason: s.netReason}
-		if s.action == ActionMigrate && len(sp.Networks) == 0 {
+		if s.action == plan.ActionMigrate && len(sp.Networks) == 0 {
 			sp.Networks = []string{"default"}
 		}
 		for _, l := range s.listeners {
-			lp := ListenerPlan{Protocol: l.proto, Port: l.port, PortEnd: l.portEnd, Address: l.addr, AddressAssumed: l.assumed,
+			lp := plan.ListenerPlan{Protocol: l.proto, Port: l.port, PortEnd: l.portEnd, Address: l.addr, AddressAssumed: l.assumed,
 				Decision: l.decision, Reason: l.why, Evidence: redactEvidence(l.evidence), Via: l.via}
-			if s.action != ActionMigrate {
-				lp.Decision, lp.Reason = DecisionUnchanged, "stays on the host network"
+			if s.action != plan.ActionMigrate {
+				lp.Decision, lp.Reason = plan.DecisionUnchanged, "stays on the host network"
 			}
-			if l.decision == DecisionPublish {
+			if l.decision == plan.DecisionPublish {
 				lp.Publish = portSpec{ip: l.publishIP, port: l.port, portEnd: l.portEnd, proto: l.proto}.short()
 			}
 			if l.rewriteBind {
@@ -38,26 +41,26 @@ func (p *planner) finish(res *Result) {
 				lp.Reason += "; BLOCKER: " + l.blocker
 			}
 			sp.Listeners = append(sp.Listeners, lp)
-			if s.action == ActionMigrate || s.action == ActionKeepHost || s.action == ActionNotSelected {
-				pl.Exposure = append(pl.Exposure, exposureRow(n, l, s.action == ActionMigrate))
+			if s.action == plan.ActionMigrate || s.action == plan.ActionKeepHost || s.action == plan.ActionNotSelected {
+				pl.Exposure = append(pl.Exposure, exposureRow(n, l, s.action == plan.ActionMigrate))
 			}
 		}
-		if s.action == ActionMigrate && len(s.listeners) == 0 {
+		if s.action == plan.ActionMigrate && len(s.listeners) == 0 {
 			p.warn(fmt.Sprintf("%s: no listening port is known from its configuration; nothing is published for it (detect on the running stack, or --publish %s:PORT)", n, n))
 		}
 		pl.Services = append(pl.Services, sp)
 	}
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		for _, l := range s.listeners {
-			if l.decision == DecisionPublish && p.swarm() {
+			if l.decision == plan.DecisionPublish && p.swarm() {
 				p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
 				continue
 			}
-			if l.decision == DecisionPublish && (l.publishIP == "" || detect.IsBindAll(l.publishIP)) {
+			if l.decision == plan.DecisionPublish && (l.publishIP == "" || analysis.IsBindAll(l.publishIP)) {
 				p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
 			}
 		}
@@ -91,7 +94,7 @@ func (p *planner) finish(res *Result) {
 	}
 	migrated := []string{}
 	for _, n := range p.names {
-		if p.svcs[n].action == ActionMigrate {
+		if p.svcs[n].action == plan.ActionMigrate {
 			migrated = append(migrated, n)
 		}
 	}
@@ -105,7 +108,7 @@ func (p *planner) finish(res *Result) {
 	}
 }
 
-func sortSteps(s []Step) {
+func sortSteps(s []plan.Step) {
 	sort.SliceStable(s, func(i, j int) bool {
 		if s[i].Service != s[j].Service {
 			return s[i].Service < s[j].Service
@@ -114,8 +117,8 @@ func sortSteps(s []Step) {
 	})
 }
 
-func redactEvidence(ev []detect.Evidence) []detect.Evidence {
-	out := make([]detect.Evidence, len(ev))
+func redactEvidence(ev []analysis.Evidence) []analysis.Evidence {
+	out := make([]analysis.Evidence, len(ev))
 	for i, e := range ev {
 		e.Detail = Redact(e.Detail)
 		out[i] = e
@@ -133,36 +136,36 @@ func portLabel(l *listener) string {
 
 func reachOf(addr string) string {
 	switch {
-	case detect.IsBindAll(addr):
-		return ReachAll
-	case detect.IsLoopback(addr):
-		return ReachLoopback
+	case analysis.IsBindAll(addr):
+		return plan.ReachAll
+	case analysis.IsLoopback(addr):
+		return plan.ReachLoopback
 	}
 	return "address " + addr
 }
 
-func exposureRow(svc string, l *listener, migrated bool) Exposure {
+func exposureRow(svc string, l *listener, migrated bool) plan.Exposure {
 	before := reachOf(l.addr)
 	if l.assumed {
 		before += " (assumed)"
 	}
-	row := Exposure{Service: svc, Protocol: l.proto, Port: strings.TrimSuffix(portLabel(l), "/"+l.proto), Before: before}
+	row := plan.Exposure{Service: svc, Protocol: l.proto, Port: strings.TrimSuffix(portLabel(l), "/"+l.proto), Before: before}
 	switch {
 	case !migrated:
 		row.After = before + " (host network kept)"
-	case l.decision == DecisionPublish:
+	case l.decision == plan.DecisionPublish:
 		ip := l.publishIP
 		if ip == "" {
 			ip = "0.0.0.0"
 		}
 		row.After = reachOf(ip) + " (published)"
 		if l.blocker != "" {
-			row.After = ReachNone + " (blocker: bound to loopback)"
+			row.After = plan.ReachNone + " (blocker: bound to loopback)"
 		}
 	default:
-		row.After = ReachInternal
+		row.After = plan.ReachInternal
 		if l.blocker != "" {
-			row.After = ReachNone + " (blocker: bound to loopback)"
+			row.After = plan.ReachNone + " (blocker: bound to loopback)"
 		}
 	}
 	return row
@@ -178,21 +181,21 @@ var swarmIgnored = map[string]string{
 }
 
 // ignoredBySwarm lists the keys of the services that stack deploy ignores.
-func (p *planner) ignoredBySwarm() []Step {
-	var out []Step
+func (p *planner) ignoredBySwarm() []plan.Step {
+	var out []plan.Step
 	for _, n := range p.names {
 		for _, nr := range p.c.ServiceNodes(n) {
 			m := nr.Node
-			if ports := detect.MapValue(m, "ports"); ports != nil {
+			if ports := load.MapValue(m, "ports"); ports != nil {
 				for _, it := range ports.Content {
 					ip := ""
-					if _, v := detect.MapEntry(it, "host_ip"); v != nil {
+					if _, v := load.MapEntry(it, "host_ip"); v != nil {
 						ip = v.Value
-					} else if pcs, err := detect.ParsePortItem(it); err == nil && len(pcs) > 0 {
+					} else if pcs, err := analysis.ParsePortItem(it); err == nil && len(pcs) > 0 {
 						ip = pcs[0].HostIP
 					}
-					if ip != "" && !detect.IsBindAll(ip) {
-						out = append(out, Step{Service: n, Where: nr.File.PosOf(it).String(),
+					if ip != "" && !analysis.IsBindAll(ip) {
+						out = append(out, plan.Step{Service: n, Where: nr.File.PosOf(it).String(),
 							What: "ports: host address " + ip + " is ignored by docker stack deploy: the port is open on every node address"})
 					}
 				}
@@ -206,7 +209,7 @@ func (p *planner) ignoredBySwarm() []Step {
 				if why == "" {
 					why = "ignored by docker stack deploy"
 				}
-				out = append(out, Step{Service: n, Where: nr.File.PosOf(k).String(), What: k.Value + ": " + why})
+				out = append(out, plan.Step{Service: n, Where: nr.File.PosOf(k).String(), What: k.Value + ": " + why})
 			}
 		}
 	}
@@ -214,7 +217,7 @@ func (p *planner) ignoredBySwarm() []Step {
 	return slices.Compact(out)
 }
 
-func (p *planner) runbook(migrated []string) Runbook {
+func (p *planner) runbook(migrated []string) plan.Runbook {
 	if p.swarm() {
 		return p.swarmRunbook(migrated)
 	}
@@ -228,7 +231,7 @@ func (p *planner) runbook(migrated []string) Runbook {
 			cmd += " -p " + p.c.Project.Name
 		}
 	}
-	rb := Runbook{}
+	rb := plan.Runbook{}
 	if len(migrated) == 0 {
 		rb.Downtime = "none: nothing is migrated"
 		return rb
@@ -258,7 +261,7 @@ func (p *planner) runbook(migrated []string) Runbook {
 // service joins is defined, and none has both network_mode and networks.
 // Then that no migrated service is left on the host network, and that
 // services kept there still are.
-func Check(ctx context.Context, c *detect.Compose, res *Result) error {
+func Check(ctx context.Context, c *load.Compose, res *Result) error {
 	if len(res.Files) == 0 {
 		return nil
 	}
@@ -272,7 +275,7 @@ func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 	}
 	services, _ := model["services"].(map[string]any)
 	networks, _ := model["networks"].(map[string]any)
-	hostKeys := detect.HostNetworkKeys(c)
+	hostKeys := analysis.HostNetworkKeys(c)
 	names := make([]string, 0, len(services))
 	for name := range services {
 		names = append(names, name)
@@ -309,11 +312,11 @@ func Check(ctx context.Context, c *detect.Compose, res *Result) error {
 			onHost = onHost || hostKeys[n]
 		}
 		switch sp.Action {
-		case ActionMigrate:
+		case plan.ActionMigrate:
 			if onHost {
 				return fmt.Errorf("service %s is still on the host network after rewriting", sp.Name)
 			}
-		case ActionKeepHost, ActionNotSelected:
+		case plan.ActionKeepHost, plan.ActionNotSelected:
 			if !onHost {
 				return fmt.Errorf("service %s left the host network although it is kept there", sp.Name)
 			}
@@ -340,14 +343,14 @@ func serviceNetworks(svc map[string]any) []string {
 	}
 	return out
 }
-func (p *planner) swarmRunbook(migrated []string) Runbook {
+func (p *planner) swarmRunbook(migrated []string) plan.Runbook {
 	stack := p.c.Project.Name
 	var files []string
 	for _, f := range p.plan.Files[:min(len(p.plan.Files), len(p.c.Project.ComposeFiles))] {
 		files = append(files, "-c "+f)
 	}
 	deploy := "docker stack deploy " + strings.Join(files, " ") + " " + stack
-	rb := Runbook{}
+	rb := plan.Runbook{}
 	if len(migrated) == 0 {
 		rb.Downtime = "none: nothing is migrated"
 		return rb

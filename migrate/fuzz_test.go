@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 )
 
@@ -36,7 +36,7 @@ func FuzzMigrate(f *testing.F) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: []string{p}, WorkDir: dir})
+		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: []string{p}, WorkDir: dir})
 		if err != nil {
 			return // refused with an error: fine
 		}
@@ -54,7 +54,7 @@ func FuzzMigrate(f *testing.F) {
 		if err := os.WriteFile(p, out, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c2, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: []string{p}, WorkDir: dir})
+		c2, err := load.LoadCompose(ctx, load.ComposeOptions{Files: []string{p}, WorkDir: dir})
 		if err != nil {
 			t.Fatalf("output does not load: %v\n%s", err, out)
 		}

@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/plan"
 )
 
 // Publication policies.
@@ -34,10 +37,10 @@ type Options struct {
 	// Inventory is runtime evidence; it overrides static guesses.
 	Inventory *detect.Inventory
 	// Images tells exposed ports of local images; nil when no engine.
-	Images detect.ImageInspector
+	Images analysis.ImageInspector
 	// Target is "bridge", "swarm", or "" to choose: swarm when the files
 	// attach the external host network or carry deploy: sections.
-	Target string
+	Target plan.Target
 	// PublishMode is the swarm publish mode: ingress (default) or host.
 	PublishMode string
 	// EndpointMode, when set, is written as deploy.endpoint_mode (vip or
@@ -116,11 +119,12 @@ type listener struct {
 	outside       bool // signs of outside clients
 	outsideWhy    string
 	publishHint   string // host_ip of an ignored ports: entry
-	evidence      []detect.Evidence
-	bind          *detect.StaticListener // literal loopback bind, if any
+	evidence      []analysis.Evidence
+	bind          *analysis.StaticListener // literal loopback bind, if any
 	via           string
 	usedBy        map[string]bool // services of the stack using it
-	decision, why string
+	decision      plan.Decision
+	why           string
 	publishIP     string
 	rewriteBind   bool
 	blocker       string
@@ -145,11 +149,11 @@ func (l *listener) covers(proto string, port int) bool {
 
 // svc is a planning view of one service.
 type svc struct {
-	facts       *detect.ServiceFacts
+	facts       *analysis.ServiceFacts
 	name        string
-	action      string
+	action      plan.Action
 	reason      string
-	evidence    []detect.Evidence
+	evidence    []analysis.Evidence
 	listeners   []*listener
 	follows     string // for network_mode: service:X
 	external    bool
@@ -160,22 +164,22 @@ type svc struct {
 }
 
 type planner struct {
-	c        *detect.Compose
-	facts    *detect.Facts
+	c        *load.Compose
+	facts    *analysis.Facts
 	opts     Options
 	svcs     map[string]*svc
 	names    []string
-	plan     *Plan
+	plan     *plan.Plan
 	rewrites []refRewrite
 	binds    []*listener
 }
 
 // refRewrite is a reference to rewrite in a scalar.
 type refRewrite struct {
-	ref *detect.AddressRef
+	ref *analysis.AddressRef
 	to  string // replacement token
 	// portRewrite, when set, is a sibling port value to change.
-	portRef *detect.AddressRef
+	portRef *analysis.AddressRef
 }
 
 func (p *planner) isHost(name string) bool {
@@ -185,7 +189,7 @@ func (p *planner) isHost(name string) bool {
 
 func (p *planner) migrated(name string) bool {
 	s := p.svcs[name]
-	return s != nil && s.action == ActionMigrate
+	return s != nil && s.action == plan.ActionMigrate
 }
 
 // onHostAfter reports whether the service is on the host network after the
@@ -198,7 +202,7 @@ func (p *planner) onHostAfter(name string) bool {
 	if s.follows != "" {
 		return p.onHostAfter(s.follows)
 	}
-	return s.facts.HostNetwork() && s.action != ActionMigrate
+	return s.facts.HostNetwork() && s.action != plan.ActionMigrate
 }
 
 // onHostBefore reports whether the service sees the host's network stack
@@ -227,31 +231,31 @@ func (p *planner) netOwner(name string) string {
 }
 
 // Migrate computes the migration plan and the edits.
-func Migrate(c *detect.Compose, opts Options) (*Result, error) {
+func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	if opts.Policy == "" {
 		opts.Policy = PolicyAuto
 	}
 	p := &planner{c: c, opts: opts, svcs: map[string]*svc{}}
-	p.facts = detect.Analyze(c, opts.Images)
+	p.facts = analysis.Analyze(c, opts.Images)
 	if opts.Target == "" {
-		opts.Target = TargetBridge
-		if detect.IsSwarm(c) {
-			opts.Target = TargetSwarm
+		opts.Target = plan.TargetBridge
+		if analysis.IsSwarm(c) {
+			opts.Target = plan.TargetSwarm
 		}
 	}
-	if opts.Target == TargetSwarm && opts.PublishMode == "" {
+	if opts.Target == plan.TargetSwarm && opts.PublishMode == "" {
 		opts.PublishMode = "ingress"
 	}
 	p.opts = opts
-	p.plan = &Plan{Version: PlanVersion, Project: c.Project.Name, Target: opts.Target, Policy: opts.Policy,
-		PublishAddress: opts.PublishAddress, Evidence: EvidenceStatic, ImageMetadata: p.facts.ImageMetadata}
+	p.plan = &plan.Plan{Version: plan.Version, Project: c.Project.Name, Target: opts.Target, Policy: opts.Policy,
+		PublishAddress: opts.PublishAddress, Evidence: plan.EvidenceStatic, ImageMetadata: p.facts.ImageMetadata}
 	for _, f := range c.Files {
 		p.plan.Files = append(p.plan.Files, f.Path)
 	}
 	p.names = p.facts.Names()
 	for _, n := range p.names {
 		f := p.facts.Services[n]
-		s := &svc{facts: f, name: n, action: ActionUnchanged}
+		s := &svc{facts: f, name: n, action: plan.ActionUnchanged}
 		if strings.HasPrefix(f.NetworkMode, "service:") {
 			s.follows = strings.TrimPrefix(f.NetworkMode, "service:")
 		}
@@ -301,7 +305,7 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
-func (p *planner) swarm() bool { return p.opts.Target == TargetSwarm }
+func (p *planner) swarm() bool { return p.opts.Target == plan.TargetSwarm }
 
 func (p *planner) checkOptions() error {
 	if p.swarm() && p.opts.PublishAddress != "" {
@@ -358,7 +362,7 @@ func (s *svc) find(proto string, port int) *listener {
 	return nil
 }
 
-func (s *svc) addStatic(sl *detect.StaticListener, via string) {
+func (s *svc) addStatic(sl *analysis.StaticListener, via string) {
 	l := s.find(sl.Protocol, sl.Port)
 	if l == nil || (sl.PortEnd > 0 && l.portEnd != sl.PortEnd) {
 		l = &listener{proto: sl.Protocol, port: sl.Port, portEnd: sl.PortEnd, assumed: true, addr: "0.0.0.0", usedBy: map[string]bool{}, via: via}
@@ -377,11 +381,11 @@ func (s *svc) addStatic(sl *detect.StaticListener, via string) {
 		}
 	}
 	if sl.Address != "" && !l.runtime {
-		if l.assumed || detect.IsLoopback(sl.Address) {
+		if l.assumed || analysis.IsLoopback(sl.Address) {
 			l.addr = sl.Address
 			l.assumed = false
 		}
-		if sl.Node != nil && detect.IsLoopback(sl.Address) {
+		if sl.Node != nil && analysis.IsLoopback(sl.Address) {
 			l.bind = sl
 		}
 	}
@@ -393,7 +397,7 @@ func (p *planner) applyInventory() {
 	if inv == nil {
 		return
 	}
-	p.plan.Evidence = EvidenceRuntime
+	p.plan.Evidence = plan.EvidenceRuntime
 	for _, so := range inv.Services {
 		s := p.svcs[so.Service]
 		if s == nil {
@@ -407,7 +411,7 @@ func (p *planner) applyInventory() {
 		s.listeners = nil
 		for _, ol := range so.Listeners {
 			l := &listener{proto: ol.Protocol, port: ol.Port, addr: ol.Address, runtime: true, usedBy: map[string]bool{}}
-			ev := detect.Evidence{Kind: "runtime", Detail: fmt.Sprintf("observed %s listener on %s port %d", ol.Protocol, ol.Address, ol.Port)}
+			ev := analysis.Evidence{Kind: "runtime", Detail: fmt.Sprintf("observed %s listener on %s port %d", ol.Protocol, ol.Address, ol.Port)}
 			if ol.Process != "" {
 				ev.Detail += " (" + ol.Process + ")"
 			}
@@ -424,22 +428,22 @@ func (p *planner) applyInventory() {
 					l.via = st.via
 				}
 			}
-			if l.bind == nil && detect.IsLoopback(ol.Address) {
+			if l.bind == nil && analysis.IsLoopback(ol.Address) {
 				// a literal bind may sit in config without a port beside it
 				for i := range s.facts.Listeners {
 					sl := &s.facts.Listeners[i]
-					if sl.Node != nil && detect.IsLoopback(sl.Address) && (sl.Port == 0 || sl.Port == ol.Port) {
+					if sl.Node != nil && analysis.IsLoopback(sl.Address) && (sl.Port == 0 || sl.Port == ol.Port) {
 						l.bind = sl
 					}
 				}
 			}
-			if l.bind == nil && detect.IsLoopback(ol.Address) {
+			if l.bind == nil && analysis.IsLoopback(ol.Address) {
 				// the process bound 127.0.0.1:P and the service's own
 				// command or environment says 127.0.0.1:P: that is its bind
 				for _, r := range s.facts.Refs {
-					if r.Port == ol.Port && detect.IsLoopback(r.Host) && r.Field != "healthcheck.test" && r.Node != nil && r.Token == r.Host+":"+strconv.Itoa(r.Port) {
-						l.bind = &detect.StaticListener{Protocol: ol.Protocol, Port: ol.Port, Address: r.Host, Node: r.Node, File: r.File, BindText: r.Host,
-							Evidence: detect.Evidence{Kind: "runtime", Where: r.Pos.String(), Detail: "observed bind " + r.Token + " matches " + r.Field}}
+					if r.Port == ol.Port && analysis.IsLoopback(r.Host) && r.Field != "healthcheck.test" && r.Node != nil && r.Token == r.Host+":"+strconv.Itoa(r.Port) {
+						l.bind = &analysis.StaticListener{Protocol: ol.Protocol, Port: ol.Port, Address: r.Host, Node: r.Node, File: r.File, BindText: r.Host,
+							Evidence: analysis.Evidence{Kind: "runtime", Where: r.Pos.String(), Detail: "observed bind " + r.Token + " matches " + r.Field}}
 						l.evidence = append(l.evidence, l.bind.Evidence)
 						break
 					}
@@ -466,31 +470,31 @@ func (p *planner) decideServices() {
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if s.follows != "" {
-			s.action = ActionFollow
+			s.action = plan.ActionFollow
 			s.reason = "shares the network namespace of " + s.follows + " (network_mode: service:" + s.follows + "); its listeners are published on " + s.follows
 			continue
 		}
 		if !s.facts.HostNetwork() {
 			continue
 		}
-		s.evidence = append(s.evidence, detect.Evidence{Kind: "network_mode", Detail: "network_mode: host"})
+		s.evidence = append(s.evidence, analysis.Evidence{Kind: "network_mode", Detail: "network_mode: host"})
 		if p.opts.Selected != nil && !p.opts.Selected[n] {
-			s.action = ActionNotSelected
+			s.action = plan.ActionNotSelected
 			s.reason = "not in the profiles selected with --profile: left on the host network"
 			continue
 		}
 		if why, ev := p.needsHost(s); why != "" && !forced(n) {
-			s.action = ActionKeepHost
+			s.action = plan.ActionKeepHost
 			s.reason = why
 			s.evidence = append(s.evidence, ev...)
 			continue
 		} else if why != "" {
-			s.action = ActionMigrate
+			s.action = plan.ActionMigrate
 			s.reason = "migrated with --force although " + why
 			p.warn(fmt.Sprintf("%s: migrated with --force although %s", n, why))
 			continue
 		}
-		s.action = ActionMigrate
+		s.action = plan.ActionMigrate
 		s.reason = "on the host network; nothing in its configuration needs it"
 	}
 	// followers of services that stay on the host stay with them
@@ -503,7 +507,7 @@ func (p *planner) decideServices() {
 }
 
 // needsHost says why a service must stay on the host network, or "".
-func (p *planner) needsHost(s *svc) (string, []detect.Evidence) {
+func (p *planner) needsHost(s *svc) (string, []analysis.Evidence) {
 	for _, l := range s.listeners {
 		for _, d := range discoveryPorts {
 			if l.proto == d.proto && l.port <= d.hi && (l.portEnd >= d.lo || l.port >= d.lo) {
@@ -516,7 +520,7 @@ func (p *planner) needsHost(s *svc) (string, []detect.Evidence) {
 	}
 	for _, d := range s.facts.Devices {
 		if d == "/dev/net/tun" {
-			return "it uses /dev/net/tun: a VPN or tunnel that works on the host's network stack", []detect.Evidence{{Kind: "devices", Detail: d}}
+			return "it uses /dev/net/tun: a VPN or tunnel that works on the host's network stack", []analysis.Evidence{{Kind: "devices", Detail: d}}
 		}
 	}
 	netCaps := []string{}
@@ -527,10 +531,10 @@ func (p *planner) needsHost(s *svc) (string, []detect.Evidence) {
 		}
 	}
 	if len(netCaps) > 0 && len(s.listeners) == 0 {
-		return "it has " + strings.Join(netCaps, ", ") + " and no listeners: packet capture, firewall or routing work on the host's interfaces", []detect.Evidence{{Kind: "cap_add", Detail: strings.Join(netCaps, ", ")}}
+		return "it has " + strings.Join(netCaps, ", ") + " and no listeners: packet capture, firewall or routing work on the host's interfaces", []analysis.Evidence{{Kind: "cap_add", Detail: strings.Join(netCaps, ", ")}}
 	}
-	if why, ok := knownHostImages[detect.ImageName(s.facts.Image)]; ok && why != "" {
-		return why, []detect.Evidence{{Kind: "image", Detail: "image " + s.facts.Image}}
+	if why, ok := knownHostImages[analysis.ImageName(s.facts.Image)]; ok && why != "" {
+		return why, []analysis.Evidence{{Kind: "image", Detail: "image " + s.facts.Image}}
 	}
 	return "", nil
 }
@@ -600,17 +604,17 @@ func (p *planner) resolveReferences() {
 			owner := p.svcs[p.netOwner(e.To)]
 			if l := owner.find(e.Protocol, e.Port); l != nil {
 				l.usedBy[e.From] = true
-				l.evidence = append(l.evidence, detect.Evidence{Kind: "runtime", Detail: fmt.Sprintf("%s connected to port %d (%s)", e.From, e.Port, e.Via)})
+				l.evidence = append(l.evidence, analysis.Evidence{Kind: "runtime", Detail: fmt.Sprintf("%s connected to port %d (%s)", e.From, e.Port, e.Via)})
 				if p.onHostAfter(e.From) && p.migrated(owner.name) {
 					l.outside = true
 					l.outsideWhy = e.From + " stays on the host network and connects to it"
 				}
 			}
 			if !p.hasRef(e.From, e.To, e.Port) {
-				p.plan.References = append(p.plan.References, Reference{From: e.From, To: e.To, Port: e.Port, Kind: RefObserved,
+				p.plan.References = append(p.plan.References, plan.Reference{From: e.From, To: e.To, Port: e.Port, Kind: plan.RefObserved,
 					Before: fmt.Sprintf("%s port %d", e.Via, e.Port), Action: "manual",
 					Reason: "observed at runtime, but no address in the compose files names it: the client's address is configured elsewhere (a config file, an env file, or a default)"})
-				p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: e.From,
+				p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: e.From,
 					What: fmt.Sprintf("%s connects to %s on port %d, but the compose files do not say where: point it at %s:%d", e.From, e.To, e.Port, e.To, e.Port),
 					Hint: "look in its env files and mounted configuration"})
 			}
@@ -627,23 +631,23 @@ func (p *planner) hasRef(from, to string, port int) bool {
 	return false
 }
 
-func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
-	if r.Role == detect.RoleListen {
+func (p *planner) resolveRef(s *svc, r *analysis.AddressRef) {
+	if r.Role == analysis.RoleListen {
 		return
 	}
 	host := r.Host
-	local := detect.IsLocalHost(host)
+	local := analysis.IsLocalHost(host)
 	hostSide := host == "host.docker.internal" || host == "gateway.docker.internal" || host == "172.17.0.1"
 	seesHost := p.onHostBefore(s.name) && local || !p.onHostBefore(s.name) && hostSide
-	ref := Reference{From: s.name, Port: r.Port, Where: r.Pos.String(), Field: r.Field, Before: r.Token}
-	if r.Role == detect.RoleAdvertise {
+	ref := plan.Reference{From: s.name, Port: r.Port, Where: r.Pos.String(), Field: r.Field, Before: r.Token}
+	if r.Role == analysis.RoleAdvertise {
 		if !local && !p.onHostBefore(s.name) {
 			return
 		}
-		ref.Kind, ref.Action = RefAdvertised, "manual"
+		ref.Kind, ref.Action = plan.RefAdvertised, "manual"
 		ref.Reason = "tells outside clients where to connect: not rewritten"
 		if p.migrated(p.netOwner(s.name)) {
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s advertises %s to its clients: after the migration, clients inside the stack must use the service name and clients outside the published address", r.Field, Redact(r.Token)),
 				Hint: "give it separate internal and external listeners (e.g. Kafka: INTERNAL://" + s.name + ":PORT for the stack, EXTERNAL://HOST:PORT for outside clients)"})
 			p.plan.References = append(p.plan.References, ref)
@@ -655,20 +659,20 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 	}
 	if r.Variable != "" && r.Port == 0 {
 		if p.migrated(p.netOwner(s.name)) {
-			ref.Kind, ref.Action = RefUnresolved, "manual"
+			ref.Kind, ref.Action = plan.RefUnresolved, "manual"
 			ref.Reason = "the port comes from " + r.Variable + ": unhost cannot tell which service it names"
 			p.plan.References = append(p.plan.References, ref)
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s names %s, whose port comes from %s: point it at the service by name (SERVICE:PORT), or at host.docker.internal for a service on the host", r.Field, r.Token, r.Variable)})
 		}
 		return
 	}
-	if r.Role == detect.RoleServerList {
+	if r.Role == analysis.RoleServerList {
 		if p.migrated(p.netOwner(s.name)) {
-			ref.Kind, ref.Action = RefAmbiguous, "manual"
+			ref.Kind, ref.Action = plan.RefAmbiguous, "manual"
 			ref.Reason = "an entry of a cluster's member list: the configuration does not say which member owns the port"
 			p.plan.References = append(p.plan.References, ref)
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s lists cluster members as %s: point each entry at its member's service name (its own entry may stay as it is)", r.Field, Redact(r.Token)),
 				Hint: "members reach each other by service name on the stack's network; ports between them need no publishing"})
 		}
@@ -676,10 +680,10 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 	}
 	if r.Port == 0 {
 		if p.migrated(p.netOwner(s.name)) {
-			ref.Kind, ref.Action = RefUnresolved, "manual"
+			ref.Kind, ref.Action = plan.RefUnresolved, "manual"
 			ref.Reason = "names the host without a port: cannot tell which service it means"
 			p.plan.References = append(p.plan.References, ref)
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s names %s without a port: point it at the service it means", r.Field, r.Token)})
 		}
 		return
@@ -698,8 +702,8 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 	if r.Field == "healthcheck.test" && len(owners) == 0 {
 		// a healthcheck names the service's own port
 		if own := p.svcs[fromOwner]; own != nil && own.facts.HostNetwork() {
-			own.addStatic(&detect.StaticListener{Protocol: "tcp", Port: r.Port,
-				Evidence: detect.Evidence{Kind: "healthcheck", Where: r.Pos.String(), Detail: "healthcheck connects to " + r.Token}}, "")
+			own.addStatic(&analysis.StaticListener{Protocol: "tcp", Port: r.Port,
+				Evidence: analysis.Evidence{Kind: "healthcheck", Where: r.Pos.String(), Detail: "healthcheck connects to " + r.Token}}, "")
 		}
 		return
 	}
@@ -707,7 +711,7 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 	switch len(owners) {
 	case 0:
 		// a host service outside the stack
-		ref.Kind = RefHostService
+		ref.Kind = plan.RefHostService
 		if !p.migrated(fromOwner) {
 			return
 		}
@@ -715,7 +719,7 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 		if p.swarm() {
 			ref.Action, ref.Reason = "manual", fmt.Sprintf("no service of the stack listens on port %d: a service on the host; swarm services have no host-gateway on Engine 20.10", r.Port)
 			p.plan.References = append(p.plan.References, ref)
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s names a host service at %s: point it at an address of the node that the overlay network can reach", r.Field, Redact(r.Token))})
 			return
 		}
@@ -732,7 +736,7 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 		p.warn(fmt.Sprintf("%s reaches a host service on port %d through host.docker.internal: that service must listen on the bridge gateway address (not only 127.0.0.1), and the host firewall must let the bridge in", s.name, r.Port))
 	case 1:
 		o := owners[0]
-		ref.To, ref.Kind = o.name, RefService
+		ref.To, ref.Kind = o.name, plan.RefService
 		target := p.svcs[o.name]
 		if l := target.find(proto, r.Port); l != nil {
 			l.usedBy[s.name] = true
@@ -749,7 +753,7 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 			}
 			if r.PortFrom != "" && o.target != r.Port {
 				ref.Action, ref.Reason = "manual", fmt.Sprintf("%s publishes %d for container port %d: set %s to %d", o.name, r.Port, o.target, r.PortFrom, o.target)
-				p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(), What: ref.Reason})
+				p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(), What: ref.Reason})
 			} else {
 				ref.Action = "rewrite"
 				ref.Reason = fmt.Sprintf("%s listens on port %d: reach it by service name on the stack's network", o.name, o.target)
@@ -763,13 +767,13 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 			if ref.Action == "rewrite" {
 				p.rewrites = append(p.rewrites, refRewrite{ref: r, to: ref.After})
 				if !p.migrated(p.netOwner(s.name)) && !p.onHostBefore(s.name) {
-					p.svcs[s.name].action = ActionRefsOnly
+					p.svcs[s.name].action = plan.ActionRefsOnly
 					p.svcs[s.name].reason = "not on the host network; its references to migrated services are rewritten"
 				}
 			}
 		case fromMigrates && p.onHostAfter(o.name) && p.swarm():
 			ref.Action, ref.Reason = "manual", o.name+" stays on the host network, which swarm services on an overlay cannot reach by name"
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s reaches %s, which stays on the host network: point it at the node's address", r.Field, o.name)})
 		case fromMigrates && p.onHostAfter(o.name):
 			ref.To = o.name
@@ -799,11 +803,11 @@ func (p *planner) resolveRef(s *svc, r *detect.AddressRef) {
 		for _, o := range owners {
 			names = append(names, o.name)
 		}
-		ref.Kind, ref.Action = RefAmbiguous, "manual"
+		ref.Kind, ref.Action = plan.RefAmbiguous, "manual"
 		ref.Reason = "several services listen on port " + strconv.Itoa(r.Port) + ": " + strings.Join(names, ", ")
 		if fromMigrates {
 			p.plan.References = append(p.plan.References, ref)
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: s.name, Where: r.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s names port %d, where %s all listen: point it at the right service by name", r.Field, r.Port, strings.Join(names, ", "))})
 		}
 	}
@@ -836,7 +840,7 @@ func (p *planner) decidePublication() error {
 	forced := map[string]bool{}
 	for _, pr := range p.opts.Publish {
 		s := p.svcs[p.netOwner(pr.Service)]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			// not an error: a bot re-running with the same flags on
 			// migrated files must get a no-op
 			p.warn(fmt.Sprintf("--publish %s:%d has no effect: %s is not being migrated (%s)", pr.Service, pr.Port, s.name, s.action))
@@ -847,12 +851,12 @@ func (p *planner) decidePublication() error {
 			l = &listener{proto: pr.Protocol, port: pr.Port, addr: "0.0.0.0", assumed: true, usedBy: map[string]bool{}}
 			s.listeners = append(s.listeners, l)
 		}
-		l.evidence = append(l.evidence, detect.Evidence{Kind: "flag", Detail: fmt.Sprintf("--publish %s:%d", pr.Service, pr.Port)})
+		l.evidence = append(l.evidence, analysis.Evidence{Kind: "flag", Detail: fmt.Sprintf("--publish %s:%d", pr.Service, pr.Port)})
 		forced[fmt.Sprintf("%s/%d/%s", s.name, pr.Port, pr.Protocol)] = true
 	}
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		sort.SliceStable(s.listeners, func(i, j int) bool {
@@ -885,36 +889,36 @@ func (p *planner) decidePublication() error {
 			default:
 				publish, l.why = true, "not used by other services of the stack: published as it was reachable before"
 			}
-			loop := detect.IsLoopback(l.addr)
+			loop := analysis.IsLoopback(l.addr)
 			if loop {
 				if l.bind != nil && l.bind.Node != nil {
 					l.rewriteBind = true
 					p.binds = append(p.binds, l)
 				} else {
 					l.blocker = fmt.Sprintf("listens on %s:%d only, which no published port and no other container can reach, and the bind address is not in the compose file", l.addr, l.port)
-					p.plan.Blockers = append(p.plan.Blockers, Step{Service: n,
+					p.plan.Blockers = append(p.plan.Blockers, plan.Step{Service: n,
 						What: fmt.Sprintf("%s %s", n, l.blocker),
 						Hint: "configure it to listen on 0.0.0.0 inside the container (its config file or a command-line flag); unhost then publishes it on 127.0.0.1 to keep its reach"})
 				}
 			}
-			if publish && p.swarm() && !detect.IsBindAll(l.addr) {
+			if publish && p.swarm() && !analysis.IsBindAll(l.addr) {
 				publish = false
 				l.why = fmt.Sprintf("swarm cannot publish a port on %s only (it publishes on every node address): left unpublished, reachable by service name inside the stack", l.addr)
-				p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: n,
+				p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: n,
 					What: fmt.Sprintf("%s port %d was reachable on %s only; swarm cannot publish it that narrowly, so it is not published", n, l.port, l.addr),
 					Hint: "to reach it from the host, publish it with mode: host and restrict it with the node's firewall, or use docker exec / an SSH tunnel"})
 			}
 			if publish {
-				l.decision = DecisionPublish
+				l.decision = plan.DecisionPublish
 				switch {
 				case loop:
 					l.publishIP = "127.0.0.1"
 					if strings.Contains(l.addr, ":") {
 						l.publishIP = "::1"
 					}
-				case !detect.IsBindAll(l.addr):
+				case !analysis.IsBindAll(l.addr):
 					l.publishIP = l.addr
-				case l.publishHint != "" && !detect.IsBindAll(l.publishHint):
+				case l.publishHint != "" && !analysis.IsBindAll(l.publishHint):
 					l.publishIP = l.publishHint
 					l.why += "; published on " + l.publishHint + " as its ports: entry asked"
 				case p.opts.PublishAddress != "":
@@ -924,7 +928,7 @@ func (p *planner) decidePublication() error {
 					p.warn(fmt.Sprintf("%s publishes %d ports (%d-%d/%s): Docker runs one proxy process and firewall rules per port", n, l.count(), l.port, l.portEnd, l.proto))
 				}
 			} else {
-				l.decision = DecisionInternal
+				l.decision = plan.DecisionInternal
 			}
 		}
 	}
@@ -932,11 +936,11 @@ func (p *planner) decidePublication() error {
 	seen := map[string]string{}
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		for _, l := range s.listeners {
-			if l.decision != DecisionPublish {
+			if l.decision != plan.DecisionPublish {
 				continue
 			}
 			for port := l.port; port <= max(l.port, l.portEnd); port++ {
@@ -955,8 +959,8 @@ func (p *planner) decidePublication() error {
 func (p *planner) decideNetworks() {
 	internalName := "internal"
 	for _, f := range p.c.Files {
-		if nets := detect.MapValue(f.Root, "networks"); nets != nil {
-			if k, _ := detect.MapEntry(nets, internalName); k != nil {
+		if nets := load.MapValue(f.Root, "networks"); nets != nil {
+			if k, _ := load.MapEntry(nets, internalName); k != nil {
 				internalName = "unhost_internal"
 			}
 		}
@@ -965,12 +969,12 @@ func (p *planner) decideNetworks() {
 	var internalOnly []string
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		isPublic, why := false, ""
 		for _, l := range s.listeners {
-			if l.decision == DecisionPublish {
+			if l.decision == plan.DecisionPublish {
 				isPublic, why = true, "publishes ports"
 				break
 			}
@@ -994,7 +998,7 @@ func (p *planner) decideNetworks() {
 			// a client or server that is not migrated sits on the default
 			// network: stay there with it
 			for _, r := range p.plan.References {
-				if r.Kind != RefService && r.Kind != RefOutside || r.Action == "manual" && r.Kind == RefService || r.From == "" || p.svcs[r.To] == nil {
+				if r.Kind != plan.RefService && r.Kind != plan.RefOutside || r.Action == "manual" && r.Kind == plan.RefService || r.From == "" || p.svcs[r.To] == nil {
 					continue
 				}
 				other := ""
@@ -1026,7 +1030,7 @@ func (p *planner) decideNetworks() {
 		internalSet[n] = true
 	}
 	for _, r := range p.plan.References {
-		if r.Kind != RefService && r.Kind != RefOutside || r.From == "" || p.svcs[r.To] == nil {
+		if r.Kind != plan.RefService && r.Kind != plan.RefOutside || r.From == "" || p.svcs[r.To] == nil {
 			continue
 		}
 		from := p.netOwner(r.From)
@@ -1063,7 +1067,7 @@ func (p *planner) decideNetworks() {
 		s.networks = []string{internalName}
 		s.netReason = "publishes nothing and names nothing outside the stack: only on the internal network, with no route out"
 	}
-	p.plan.Networks = append(p.plan.Networks, NetworkPlan{Name: internalName, Internal: true, Services: members,
+	p.plan.Networks = append(p.plan.Networks, plan.NetworkPlan{Name: internalName, Internal: true, Services: members,
 		Reason: "services that only the stack uses: no outbound route, no published ports (internal: true)"})
 }
 
@@ -1101,7 +1105,7 @@ func (p *planner) joinPeerNetworks() {
 		return out
 	}
 	for _, r := range p.plan.References {
-		if r.Kind != RefService || r.Action != "rewrite" {
+		if r.Kind != plan.RefService || r.Action != "rewrite" {
 			continue
 		}
 		from := p.netOwner(r.From)
@@ -1145,7 +1149,7 @@ func (p *planner) resolveOutside() {
 	if wd == "" {
 		wd = "."
 	}
-	for _, r := range detect.OutsideRefs(p.c, wd) {
+	for _, r := range analysis.OutsideRefs(p.c, wd) {
 		where := r.Pos.String()
 		if r.Service == "" {
 			// the project's .env: its variables reach services through
@@ -1155,10 +1159,10 @@ func (p *planner) resolveOutside() {
 				continue
 			}
 			to := owners[0].name + ":" + strconv.Itoa(owners[0].target)
-			p.plan.References = append(p.plan.References, Reference{To: owners[0].name, Port: r.Port, Kind: RefOutside,
+			p.plan.References = append(p.plan.References, plan.Reference{To: owners[0].name, Port: r.Port, Kind: plan.RefOutside,
 				Where: where, Field: r.Kind, Before: r.Token, After: to, Action: "manual",
 				Reason: "in the project's .env, outside the compose files: unhost does not edit it"})
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Where: where,
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Where: where,
 				What: fmt.Sprintf("where a migrated service takes %s from .env, change it to %s", r.Token, to),
 				Hint: "services on the host network keep using " + r.Token})
 			continue
@@ -1172,8 +1176,8 @@ func (p *planner) resolveOutside() {
 			var to, what string
 			switch {
 			case len(owners) == 1 && owners[0].name == from:
-				if l := p.svcs[from].find("tcp", r.Port); l != nil && detect.IsLoopback(r.Host) && detect.IsLoopback(l.addr) && l.bind == nil && p.migrated(from) {
-					p.plan.Blockers = append(p.plan.Blockers, Step{Service: u, Where: where,
+				if l := p.svcs[from].find("tcp", r.Port); l != nil && analysis.IsLoopback(r.Host) && analysis.IsLoopback(l.addr) && l.bind == nil && p.migrated(from) {
+					p.plan.Blockers = append(p.plan.Blockers, plan.Step{Service: u, Where: where,
 						What: fmt.Sprintf("%s listens on %s:%d only; %s (a %s) names %s: if that is its bind address, change it to 0.0.0.0:%d", from, l.addr, r.Port, r.Pos.File, r.Kind, r.Token, r.Port)})
 				}
 				continue
@@ -1203,10 +1207,10 @@ func (p *planner) resolveOutside() {
 			default:
 				continue
 			}
-			p.plan.References = append(p.plan.References, Reference{From: u, To: strings.Split(to, ":")[0], Port: r.Port, Kind: RefOutside,
+			p.plan.References = append(p.plan.References, plan.Reference{From: u, To: strings.Split(to, ":")[0], Port: r.Port, Kind: plan.RefOutside,
 				Where: where, Field: r.Kind, Before: r.Token, After: to, Action: "manual",
 				Reason: "in a file outside the compose files (" + r.Kind + "): unhost does not edit it"})
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: u, Where: where, What: what,
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: u, Where: where, What: what,
 				Hint: "this " + r.Kind + " is outside the compose files, which is all unhost edits"})
 		}
 	}
@@ -1226,7 +1230,7 @@ func clusterKey(field string) bool {
 
 // hasEvidence reports whether ev holds e, or another observation at the
 // same place (one argument read both as a flag and as an address).
-func hasEvidence(ev []detect.Evidence, e detect.Evidence) bool {
+func hasEvidence(ev []analysis.Evidence, e analysis.Evidence) bool {
 	for _, x := range ev {
 		if x == e || e.Where != "" && x.Where == e.Where && x.Kind == e.Kind && lastWord(x.Detail) == lastWord(e.Detail) {
 			return true
@@ -1250,11 +1254,11 @@ func lastWord(s string) string {
 func (p *planner) checkReach() error {
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		for _, l := range s.listeners {
-			if l.decision != DecisionPublish {
+			if l.decision != plan.DecisionPublish {
 				continue
 			}
 			ip := l.publishIP
@@ -1262,9 +1266,9 @@ func (p *planner) checkReach() error {
 				ip = "0.0.0.0"
 			}
 			switch {
-			case detect.IsBindAll(l.addr):
-			case detect.IsLoopback(l.addr) && detect.IsLoopback(ip):
-			case !detect.IsLoopback(l.addr) && (ip == l.addr || detect.IsLoopback(ip)):
+			case analysis.IsBindAll(l.addr):
+			case analysis.IsLoopback(l.addr) && analysis.IsLoopback(ip):
+			case !analysis.IsLoopback(l.addr) && (ip == l.addr || analysis.IsLoopback(ip)):
 			default:
 				return fmt.Errorf("internal error: %s port %d is bound to %s but would be published on %s", n, l.port, l.addr, ip)
 			}

@@ -4,7 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/plan"
 )
 
 func TestCheckReach(t *testing.T) {
@@ -26,9 +27,9 @@ func TestCheckReach(t *testing.T) {
 		{"192.168.1.5", "192.168.1.6", false},
 	}
 	for _, c := range cases {
-		l := &listener{proto: "tcp", port: 80, addr: c.bind, decision: DecisionPublish, publishIP: c.publish}
+		l := &listener{proto: "tcp", port: 80, addr: c.bind, decision: plan.DecisionPublish, publishIP: c.publish}
 		p := &planner{names: []string{"web"}, svcs: map[string]*svc{
-			"web": {name: "web", action: ActionMigrate, facts: &detect.ServiceFacts{Name: "web"}, listeners: []*listener{l}},
+			"web": {name: "web", action: plan.ActionMigrate, facts: &analysis.ServiceFacts{Name: "web"}, listeners: []*listener{l}},
 		}}
 		err := p.checkReach()
 		if (err == nil) != c.ok {

@@ -8,23 +8,26 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/unhost/unhost/detect"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/plan"
 )
 
 // editor collects edits per file.
 type editor struct {
-	texts map[*detect.SourceFile]*text
-	edits map[*detect.SourceFile][]Edit
+	texts map[*load.SourceFile]*text
+	edits map[*load.SourceFile][]Edit
 	// replaced tracks scalar rewrites by node, so that a node shared by
 	// several services (an anchor) is edited once, consistently.
 	replaced map[*yaml.Node]string
 	removed  map[*yaml.Node]bool
-	styles   map[*detect.SourceFile]style
+	styles   map[*load.SourceFile]style
 }
 
 // style returns a file's style, computed once.
-func (e *editor) style(f *detect.SourceFile) style {
+func (e *editor) style(f *load.SourceFile) style {
 	st, ok := e.styles[f]
 	if !ok {
 		st = fileStyle(f)
@@ -34,11 +37,11 @@ func (e *editor) style(f *detect.SourceFile) style {
 }
 
 func newEditor() *editor {
-	return &editor{texts: map[*detect.SourceFile]*text{}, edits: map[*detect.SourceFile][]Edit{},
-		replaced: map[*yaml.Node]string{}, removed: map[*yaml.Node]bool{}, styles: map[*detect.SourceFile]style{}}
+	return &editor{texts: map[*load.SourceFile]*text{}, edits: map[*load.SourceFile][]Edit{},
+		replaced: map[*yaml.Node]string{}, removed: map[*yaml.Node]bool{}, styles: map[*load.SourceFile]style{}}
 }
 
-func (e *editor) text(f *detect.SourceFile) *text {
+func (e *editor) text(f *load.SourceFile) *text {
 	t := e.texts[f]
 	if t == nil {
 		t = newText(f)
@@ -47,7 +50,7 @@ func (e *editor) text(f *detect.SourceFile) *text {
 	return t
 }
 
-func (e *editor) add(f *detect.SourceFile, ed Edit) {
+func (e *editor) add(f *load.SourceFile, ed Edit) {
 	e.edits[f] = append(e.edits[f], ed)
 }
 
@@ -57,7 +60,7 @@ type style struct {
 	quote     string // quote for port strings: `"`, `'` or ""
 }
 
-func fileStyle(f *detect.SourceFile) style {
+func fileStyle(f *load.SourceFile) style {
 	st := style{seqIndent: 2, quote: `"`}
 	found := false
 	var walk func(n *yaml.Node)
@@ -196,24 +199,24 @@ func (p *planner) buildEdits() (*Result, error) {
 	// is edited, and that must keep it: pin them.
 	pinned := map[string]bool{}
 	type removal struct {
-		f    *detect.SourceFile
+		f    *load.SourceFile
 		m    *yaml.Node
 		k, v *yaml.Node
 		via  string
 	}
 	for _, n := range p.names {
 		s := p.svcs[n]
-		if s.action != ActionMigrate {
+		if s.action != plan.ActionMigrate {
 			continue
 		}
 		nodes := p.c.ServiceNodes(n)
-		var own []detect.NodeRef
+		var own []load.NodeRef
 		var rems []removal
 		for _, nr := range nodes {
 			if nr.Via == "" {
 				own = append(own, nr)
 			}
-			k, v := detect.MapEntry(nr.Node, "network_mode")
+			k, v := load.MapEntry(nr.Node, "network_mode")
 			if k != nil && v.Kind == yaml.ScalarNode && v.Value == "host" {
 				rems = append(rems, removal{f: nr.File, m: nr.Node, k: k, v: v, via: nr.Via})
 			}
@@ -222,10 +225,10 @@ func (p *planner) buildEdits() (*Result, error) {
 			return nil, fmt.Errorf("service %s: cannot find its definition in the compose files", n)
 		}
 		// swarm's form: the external host network attached under networks:
-		var keepNets *detect.NodeRef
+		var keepNets *load.NodeRef
 		if key := s.facts.HostNetworkKey; key != "" {
 			for _, nr := range nodes {
-				nk, nv := detect.MapEntry(nr.Node, "networks")
+				nk, nv := load.MapEntry(nr.Node, "networks")
 				if nk == nil || e.removed[nk] {
 					continue
 				}
@@ -251,7 +254,7 @@ func (p *planner) buildEdits() (*Result, error) {
 				e.removed[item] = true
 				e.add(nr.File, ed)
 				if nr.Via == "" {
-					keepNets = &detect.NodeRef{File: nr.File, Node: nv}
+					keepNets = &load.NodeRef{File: nr.File, Node: nv}
 				}
 			}
 		}
@@ -327,7 +330,7 @@ func (p *planner) buildEdits() (*Result, error) {
 	}
 	sort.Strings(pinNames)
 	for _, n := range pinNames {
-		var own *detect.NodeRef
+		var own *load.NodeRef
 		ownHas := false
 		for _, nr := range p.c.ServiceNodes(n) {
 			if nr.Via == "" {
@@ -335,7 +338,7 @@ func (p *planner) buildEdits() (*Result, error) {
 				if own == nil {
 					own = &nr
 				}
-				if k, v := detect.MapEntry(nr.Node, "network_mode"); k != nil && v.Value == "host" && !e.removed[k] {
+				if k, v := load.MapEntry(nr.Node, "network_mode"); k != nil && v.Value == "host" && !e.removed[k] {
 					ownHas = true
 				}
 			}
@@ -349,13 +352,13 @@ func (p *planner) buildEdits() (*Result, error) {
 		if err := p.insertKeys(e, *own, []string{"network_mode: host"}); err != nil {
 			return nil, err
 		}
-		p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: n, Where: own.File.PosOf(own.Node).String(),
+		p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: n, Where: own.File.PosOf(own.Node).String(),
 			What: n + " keeps the host network: it now says network_mode: host itself, since the shared definition it took it from was migrated"})
 	}
 	// reference rewrites, grouped by scalar so that one value holding
 	// several addresses is edited once
 	type scalarKey struct {
-		f *detect.SourceFile
+		f *load.SourceFile
 		n *yaml.Node
 	}
 	var order []scalarKey
@@ -374,7 +377,7 @@ func (p *planner) buildEdits() (*Result, error) {
 		}
 		if err := p.rewriteScalar(e, k.f, k.n, pairs); err != nil {
 			rw := groups[k][0]
-			p.plan.ManualSteps = append(p.plan.ManualSteps, Step{Service: rw.ref.Service, Where: rw.ref.Pos.String(),
+			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: rw.ref.Service, Where: rw.ref.Pos.String(),
 				What: fmt.Sprintf("rewrite the addresses in %s by hand (%v)", rw.ref.Field, err)})
 		}
 	}
@@ -389,7 +392,7 @@ func (p *planner) buildEdits() (*Result, error) {
 			}
 		}
 		if err := p.rewriteScalar(e, b.File, b.Node, [][2]string{{b.BindText, to}}); err != nil {
-			p.plan.Blockers = append(p.plan.Blockers, Step{Where: b.File.PosOf(b.Node).String(),
+			p.plan.Blockers = append(p.plan.Blockers, plan.Step{Where: b.File.PosOf(b.Node).String(),
 				What: fmt.Sprintf("the bind address %s could not be rewritten (%v)", b.BindText, err), Hint: "make it listen on 0.0.0.0 inside the container"})
 		}
 	}
@@ -415,23 +418,23 @@ func (p *planner) buildEdits() (*Result, error) {
 // additions returns the lines (without indentation) to add to a migrated
 // service's mapping, after editing existing ports and extra_hosts entries
 // in place.
-func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []detect.NodeRef, keepNets *detect.NodeRef) ([]string, error) {
+func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load.NodeRef, keepNets *load.NodeRef) ([]string, error) {
 	st := e.style(target.File)
 	var want []portSpec
 	for _, l := range s.listeners {
-		if l.decision == DecisionPublish {
+		if l.decision == plan.DecisionPublish {
 			want = append(want, portSpec{ip: l.publishIP, port: l.port, portEnd: l.portEnd, proto: l.proto})
-			l.decision = DecisionPublish
+			l.decision = plan.DecisionPublish
 		}
 	}
 	done := make([]bool, len(want))
 	var lines []string
 	// existing ports: entries (ignored until now) in the service's own
 	// mappings and merged anchors
-	var portSeqs []detect.NodeRef
+	var portSeqs []load.NodeRef
 	for _, nr := range nodes {
-		if seq := detect.MapValue(nr.Node, "ports"); seq != nil && seq.Kind == yaml.SequenceNode {
-			portSeqs = append(portSeqs, detect.NodeRef{File: nr.File, Node: seq, Via: nr.Via})
+		if seq := load.MapValue(nr.Node, "ports"); seq != nil && seq.Kind == yaml.SequenceNode {
+			portSeqs = append(portSeqs, load.NodeRef{File: nr.File, Node: seq, Via: nr.Via})
 		}
 	}
 	for _, ps := range portSeqs {
@@ -441,7 +444,7 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 				continue
 			}
 			hasVar := strings.Contains(item.Value, "$") || item.Kind == yaml.MappingNode && mappingHasVar(item)
-			pcs, err := detect.ParsePortItem(withoutVars(item))
+			pcs, err := analysis.ParsePortItem(withoutVars(item))
 			if err != nil || len(pcs) == 0 {
 				continue
 			}
@@ -514,7 +517,7 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 	}
 	if len(newItems) > 0 {
 		// append to the service's own ports: if it has one
-		var seq *detect.NodeRef
+		var seq *load.NodeRef
 		for i := len(portSeqs) - 1; i >= 0; i-- {
 			if portSeqs[i].Via == "" {
 				seq = &portSeqs[i]
@@ -566,9 +569,9 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 	if s.hostRefs && !p.swarm() {
 		entry := "host.docker.internal:host-gateway"
 		has := false
-		var seq *detect.NodeRef
+		var seq *load.NodeRef
 		for _, nr := range nodes {
-			eh := detect.MapValue(nr.Node, "extra_hosts")
+			eh := load.MapValue(nr.Node, "extra_hosts")
 			if eh == nil {
 				continue
 			}
@@ -580,10 +583,10 @@ func (p *planner) additions(e *editor, s *svc, target detect.NodeRef, nodes []de
 				}
 				if nr.Via == "" {
 					nr := nr
-					seq = &detect.NodeRef{File: nr.File, Node: eh}
+					seq = &load.NodeRef{File: nr.File, Node: eh}
 				}
 			} else if eh.Kind == yaml.MappingNode {
-				if k, _ := detect.MapEntry(eh, "host.docker.internal"); k != nil {
+				if k, _ := load.MapEntry(eh, "host.docker.internal"); k != nil {
 					has = true
 				}
 			}
@@ -690,25 +693,25 @@ func networkEntries(nv *yaml.Node, name string) (names []string, item, key *yaml
 
 // endpointMode sets deploy.endpoint_mode: in place when the service has a
 // deploy: mapping, else as lines to add.
-func (p *planner) endpointMode(e *editor, target detect.NodeRef, nodes []detect.NodeRef) ([]string, error) {
+func (p *planner) endpointMode(e *editor, target load.NodeRef, nodes []load.NodeRef) ([]string, error) {
 	mode := p.opts.EndpointMode
 	for i := len(nodes) - 1; i >= 0; i-- {
 		nr := nodes[i]
 		if nr.Via != "" {
 			continue
 		}
-		dep := detect.MapValue(nr.Node, "deploy")
+		dep := load.MapValue(nr.Node, "deploy")
 		if dep == nil || dep.Kind != yaml.MappingNode {
 			continue
 		}
 		t := e.text(nr.File)
-		if _, v := detect.MapEntry(dep, "endpoint_mode"); v != nil {
+		if _, v := load.MapEntry(dep, "endpoint_mode"); v != nil {
 			if v.Value != mode {
 				e.add(nr.File, Edit{Start: t.NodeOffset(v), End: t.scalarEnd(v, dep.Style&yaml.FlowStyle != 0), Text: mode})
 			}
 			return nil, nil
 		}
-		return nil, p.insertKeys(e, detect.NodeRef{File: nr.File, Node: dep}, []string{"endpoint_mode: " + mode})
+		return nil, p.insertKeys(e, load.NodeRef{File: nr.File, Node: dep}, []string{"endpoint_mode: " + mode})
 	}
 	return []string{"deploy:", "  endpoint_mode: " + mode}, nil
 }
@@ -731,7 +734,7 @@ func (t *text) replaceEntry(m, key, val *yaml.Node, lines []string) (Edit, error
 }
 
 // insertKeys adds lines at the end of a service mapping.
-func (p *planner) insertKeys(e *editor, target detect.NodeRef, lines []string) error {
+func (p *planner) insertKeys(e *editor, target load.NodeRef, lines []string) error {
 	t := e.text(target.File)
 	m := target.Node
 	if m.Style&yaml.FlowStyle != 0 {
@@ -850,7 +853,7 @@ func (t *text) appendSeqItems(seq *yaml.Node, items []string) (Edit, error) {
 // source text, and checks that the scalar's value changes exactly that way.
 // A scalar shared by several services (an anchor) is edited once; a second
 // request must agree with the first.
-func (p *planner) rewriteScalar(e *editor, f *detect.SourceFile, n *yaml.Node, pairs [][2]string) error {
+func (p *planner) rewriteScalar(e *editor, f *load.SourceFile, n *yaml.Node, pairs [][2]string) error {
 	want := n.Value
 	for _, pr := range pairs {
 		want = replaceToken(want, pr[0], pr[1])
@@ -923,7 +926,7 @@ func (p *planner) netDefs() [][]string {
 		// containers (verify's probe) can join it
 		hasDefault := false
 		for _, f := range p.c.Files {
-			if k, _ := detect.MapEntry(detect.MapValue(f.Root, "networks"), "default"); k != nil {
+			if k, _ := load.MapEntry(load.MapValue(f.Root, "networks"), "default"); k != nil {
 				hasDefault = true
 			}
 		}
@@ -957,7 +960,7 @@ func (p *planner) addNetworks(e *editor) error {
 	defs := p.netDefs()
 	// external host networks that no service keeps using
 	unused := map[string]bool{}
-	for key := range detect.HostNetworkKeys(p.c) {
+	for key := range analysis.HostNetworkKeys(p.c) {
 		users, kept := 0, 0
 		for _, n := range p.names {
 			if p.svcs[n].facts.HostNetworkKey == key {
@@ -970,7 +973,7 @@ func (p *planner) addNetworks(e *editor) error {
 		unused[key] = users > 0 && kept == 0
 	}
 	for i, f := range p.c.Files {
-		nk, nets := detect.MapEntry(f.Root, "networks")
+		nk, nets := load.MapEntry(f.Root, "networks")
 		if nets == nil || nets.Kind != yaml.MappingNode {
 			continue
 		}
@@ -1006,7 +1009,7 @@ func (p *planner) addNetworks(e *editor) error {
 	}
 	f := p.c.Files[0]
 	t := e.text(f)
-	k, nets := detect.MapEntry(f.Root, "networks")
+	k, nets := load.MapEntry(f.Root, "networks")
 	if nets != nil && nets.Kind == yaml.MappingNode && nets.Style&yaml.FlowStyle == 0 && len(nets.Content) > 0 {
 		step := 2
 		if nets.Content[1].Kind == yaml.MappingNode && len(nets.Content[1].Content) > 0 {
@@ -1019,7 +1022,7 @@ func (p *planner) addNetworks(e *editor) error {
 				lines = append(lines, strings.Repeat(" ", step)+l)
 			}
 		}
-		return p.insertKeys(e, detect.NodeRef{File: f, Node: nets}, lines)
+		return p.insertKeys(e, load.NodeRef{File: f, Node: nets}, lines)
 	}
 	if k != nil {
 		if nets.Kind == yaml.MappingNode && nets.Style&yaml.FlowStyle != 0 {
@@ -1047,7 +1050,7 @@ func (p *planner) addNetworks(e *editor) error {
 	}
 	// a new top-level key at the end of the file
 	indent := "  "
-	if svcs := detect.MapValue(f.Root, "services"); svcs != nil && len(svcs.Content) > 0 {
+	if svcs := load.MapValue(f.Root, "services"); svcs != nil && len(svcs.Content) > 0 {
 		indent = strings.Repeat(" ", svcs.Content[0].Column-1)
 	}
 	var b strings.Builder
@@ -1103,7 +1106,7 @@ func mappingHasVar(m *yaml.Node) bool {
 
 // editLongPort makes a long-syntax ports entry publish w: it edits the
 // published and host_ip values in place, and adds host_ip when needed.
-func (p *planner) editLongPort(e *editor, f *detect.SourceFile, item *yaml.Node, w portSpec) error {
+func (p *planner) editLongPort(e *editor, f *load.SourceFile, item *yaml.Node, w portSpec) error {
 	t := e.text(f)
 	pub := strconv.Itoa(w.port)
 	if w.portEnd > w.port {
@@ -1119,7 +1122,7 @@ func (p *planner) editLongPort(e *editor, f *detect.SourceFile, item *yaml.Node,
 		e.add(f, Edit{Start: t.NodeOffset(n), End: t.scalarEnd(n, false), Text: quote(q, v)})
 	}
 	var add []string
-	if _, v := detect.MapEntry(item, "published"); v != nil {
+	if _, v := load.MapEntry(item, "published"); v != nil {
 		if v.Value != pub {
 			setScalar(v, pub)
 		}
@@ -1130,7 +1133,7 @@ func (p *planner) editLongPort(e *editor, f *detect.SourceFile, item *yaml.Node,
 	if ip == "0.0.0.0" {
 		ip = ""
 	}
-	if _, v := detect.MapEntry(item, "host_ip"); v != nil {
+	if _, v := load.MapEntry(item, "host_ip"); v != nil {
 		if v.Value != ip && !(ip == "" && v.Value == "0.0.0.0") {
 			if ip == "" {
 				ip = "0.0.0.0"
@@ -1141,7 +1144,7 @@ func (p *planner) editLongPort(e *editor, f *detect.SourceFile, item *yaml.Node,
 		add = append(add, "host_ip: "+ip)
 	}
 	if len(add) > 0 {
-		return p.insertKeys(e, detect.NodeRef{File: f, Node: item}, add)
+		return p.insertKeys(e, load.NodeRef{File: f, Node: item}, add)
 	}
 	return nil
 }

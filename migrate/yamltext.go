@@ -6,8 +6,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/unhost/unhost/detect"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // Edit replaces Data[Start:End] of one file with Text.
@@ -38,11 +39,11 @@ func applyEdits(data []byte, edits []Edit) ([]byte, error) {
 
 // text is a source file with the helpers that editing needs.
 type text struct {
-	*detect.SourceFile
+	*load.SourceFile
 	eol string // "\n" or "\r\n", as the file uses
 }
 
-func newText(f *detect.SourceFile) *text {
+func newText(f *load.SourceFile) *text {
 	eol := "\n"
 	if i := bytes.IndexByte(f.Data, '\n'); i > 0 && f.Data[i-1] == '\r' {
 		eol = "\r\n"

@@ -6,16 +6,17 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/unhost/unhost/detect"
-	"github.com/unhost/unhost/migrate"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/migrate"
 )
 
 // part is one YAML mapping that defines (part of) a service.
 type part struct {
 	file string // shown path
 	node *yaml.Node
-	via  string // "", "merge" or "extends", as detect.NodeRef.Via
+	via  string // "", "merge" or "extends", as load.NodeRef.Via
 }
 
 // service is what the rules look at, whether the project loaded or not.
@@ -80,7 +81,7 @@ func (v *view) check() []Finding {
 // with its part; merged mappings lose to the mapping that merges them.
 func (s *service) effective(key string) (*yaml.Node, *yaml.Node, part, bool) {
 	for i := len(s.parts) - 1; i >= 0; i-- {
-		k, val := detect.MapEntry(s.parts[i].node, key)
+		k, val := load.MapEntry(s.parts[i].node, key)
 		if k != nil {
 			return k, resolve(val), s.parts[i], true
 		}
@@ -204,7 +205,7 @@ func (v *view) followChain(s *service) (string, string) {
 // networkEntry finds where the service names network n.
 func (s *service) networkEntry(n string) (string, int, int) {
 	for i := len(s.parts) - 1; i >= 0; i-- {
-		nets := resolve(detect.MapValue(s.parts[i].node, "networks"))
+		nets := resolve(load.MapValue(s.parts[i].node, "networks"))
 		if nets == nil {
 			continue
 		}
@@ -216,7 +217,7 @@ func (s *service) networkEntry(n string) (string, int, int) {
 				}
 			}
 		case yaml.MappingNode:
-			if k, _ := detect.MapEntry(nets, n); k != nil {
+			if k, _ := load.MapEntry(nets, n); k != nil {
 				return s.parts[i].file, k.Line, k.Column
 			}
 		}
@@ -229,7 +230,7 @@ func (s *service) networkEntry(n string) (string, int, int) {
 func (s *service) portsParts() []part {
 	var out []part
 	for i, p := range s.parts {
-		seq := detect.MapValue(p.node, "ports")
+		seq := load.MapValue(p.node, "ports")
 		if seq == nil {
 			continue
 		}
@@ -237,7 +238,7 @@ func (s *service) portsParts() []part {
 			shadowed := false
 			for j := i + 1; j < len(s.parts); j++ {
 				if s.parts[j].via != "merge" {
-					shadowed = detect.MapValue(s.parts[j].node, "ports") != nil
+					shadowed = load.MapValue(s.parts[j].node, "ports") != nil
 					break
 				}
 			}
@@ -253,7 +254,7 @@ func (s *service) portsParts() []part {
 func (v *view) checkPortsIgnored(s *service) []Finding {
 	var out []Finding
 	for _, p := range s.portsParts() {
-		k, seq := detect.MapEntry(p.node, "ports")
+		k, seq := load.MapEntry(p.node, "ports")
 		seq = resolve(seq)
 		if seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
 			continue
@@ -274,7 +275,7 @@ func (v *view) checkPortsIgnored(s *service) []Finding {
 func (v *view) checkAllInterfaces(s *service) []Finding {
 	var out []Finding
 	for _, p := range s.portsParts() {
-		seq := resolve(detect.MapValue(p.node, "ports"))
+		seq := resolve(load.MapValue(p.node, "ports"))
 		if seq == nil || seq.Kind != yaml.SequenceNode {
 			continue
 		}
@@ -319,18 +320,18 @@ func allInterfaces(item *yaml.Node) (string, bool) {
 		}
 		return s, true
 	case yaml.MappingNode:
-		if ip := detect.MapValue(item, "host_ip"); ip != nil && strings.TrimSpace(ip.Value) != "" {
+		if ip := load.MapValue(item, "host_ip"); ip != nil && strings.TrimSpace(ip.Value) != "" {
 			return "", false
 		}
-		t := detect.MapValue(item, "target")
+		t := load.MapValue(item, "target")
 		if t == nil {
 			return "", false
 		}
 		text := t.Value
-		if pub := detect.MapValue(item, "published"); pub != nil && pub.Value != "" {
+		if pub := load.MapValue(item, "published"); pub != nil && pub.Value != "" {
 			text = pub.Value + ":" + text
 		}
-		if pr := detect.MapValue(item, "protocol"); pr != nil && pr.Value != "" && pr.Value != "tcp" {
+		if pr := load.MapValue(item, "protocol"); pr != nil && pr.Value != "" && pr.Value != "tcp" {
 			text += "/" + pr.Value
 		}
 		return text, true

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/unhost/unhost/detect"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // File kinds.
@@ -31,7 +32,7 @@ type File struct {
 	// Root is the top-level YAML mapping; nil for KindText.
 	Root *yaml.Node
 	// Source is the parsed file, for KindCompose: loading reuses it.
-	Source *detect.SourceFile
+	Source *load.SourceFile
 	// Reason says why Compose cannot load the file (fragments and text).
 	Reason string
 }
@@ -230,13 +231,13 @@ func Classify(show, abs string, data []byte) *File {
 	if !utf8.Valid(data) || strings.IndexByte(string(data), 0) >= 0 {
 		return nil
 	}
-	sf, perr := detect.ParseSource(show, abs, data)
+	sf, perr := load.ParseSource(show, abs, data)
 	if perr == nil {
 		if sf.Root == nil {
 			return nil
 		}
-		s := detect.MapValue(sf.Root, "services")
-		if s != nil && s.Kind == yaml.MappingNode || detect.MapValue(sf.Root, "include") != nil {
+		s := load.MapValue(sf.Root, "services")
+		if s != nil && s.Kind == yaml.MappingNode || load.MapValue(sf.Root, "include") != nil {
 			f.Kind, f.Root, f.Source = KindCompose, sf.Root, sf
 			return f
 		}
@@ -260,7 +261,7 @@ func Classify(show, abs string, data []byte) *File {
 
 // ParseBounded parses the first YAML document of data and returns its
 // top-level node, refusing documents whose aliases expand beyond
-// detect.MaxAliasExpansion nodes.
+// load.MaxAliasExpansion nodes.
 func ParseBounded(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -270,8 +271,8 @@ func ParseBounded(data []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	root := doc.Content[0]
-	if n := detect.AliasExpansion(root); n > detect.MaxAliasExpansion {
-		return nil, fmt.Errorf("yaml aliases expand to more than %d nodes: refusing a possible alias bomb", detect.MaxAliasExpansion)
+	if n := load.AliasExpansion(root); n > load.MaxAliasExpansion {
+		return nil, fmt.Errorf("yaml aliases expand to more than %d nodes: refusing a possible alias bomb", load.MaxAliasExpansion)
 	}
 	return root, nil
 }
@@ -307,7 +308,7 @@ func looksLikeCompose(root *yaml.Node) bool {
 	if root.Kind != yaml.MappingNode {
 		return false
 	}
-	if s := detect.MapValue(root, "services"); s != nil && s.Kind == yaml.MappingNode {
+	if s := load.MapValue(root, "services"); s != nil && s.Kind == yaml.MappingNode {
 		return true
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {

@@ -6,21 +6,23 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 )
 
 // scanLoaded checks a project that Compose loaded: effective values come
 // from the loaded project (overrides, extends, interpolation, !reset),
 // positions from the files.
-func scanLoaded(c *detect.Compose) []Finding {
+func scanLoaded(c *load.Compose) []Finding {
 	v := loadedView(c)
 	out := v.check()
 	out = append(out, checkLoopback(c, v)...)
 	return out
 }
 
-func loadedView(c *detect.Compose) *view {
+func loadedView(c *load.Compose) *view {
 	v := &view{services: map[string]*service{}, hostNets: map[string]bool{}, containers: map[string]string{}}
 	for key, n := range c.Project.Networks {
 		name := n.Name
@@ -55,12 +57,12 @@ func loadedView(c *detect.Compose) *view {
 	return v
 }
 
-// plan is what `unhost migrate` would decide, with default options.
-type plan struct {
-	p *migrate.Plan
+// migratePlan is what `unhost migrate` would decide, with default options.
+type migratePlan struct {
+	p *plan.Plan
 }
 
-func planFixer(c *detect.Compose) (f fixer) {
+func planFixer(c *load.Compose) (f fixer) {
 	defer func() {
 		if r := recover(); r != nil {
 			f = nil
@@ -70,19 +72,19 @@ func planFixer(c *detect.Compose) (f fixer) {
 	if err != nil || res == nil || res.Plan == nil {
 		return nil
 	}
-	return &plan{p: res.Plan}
+	return &migratePlan{p: res.Plan}
 }
 
-func (p *plan) serviceAction(name string) (string, string) {
+func (p *migratePlan) serviceAction(name string) (string, string) {
 	for _, s := range p.p.Services {
 		if s.Name == name {
-			return s.Action, s.Reason
+			return string(s.Action), s.Reason
 		}
 	}
 	return "", ""
 }
 
-func (p *plan) reference(where, token string) (string, string) {
+func (p *migratePlan) reference(where, token string) (string, string) {
 	for _, r := range p.p.References {
 		if r.Where == where && r.Before == token {
 			return r.Action, r.Reason
@@ -93,20 +95,20 @@ func (p *plan) reference(where, token string) (string, string) {
 
 // checkLoopback finds localhost references to a port that another service
 // of the project listens on or publishes.
-func checkLoopback(c *detect.Compose, v *view) []Finding {
-	facts := detect.Analyze(c, nil)
-	var pl *plan
-	if p, ok := v.fix.(*plan); ok {
+func checkLoopback(c *load.Compose, v *view) []Finding {
+	facts := analysis.Analyze(c, nil)
+	var pl *migratePlan
+	if p, ok := v.fix.(*migratePlan); ok {
 		pl = p
 	}
 	var out []Finding
 	for _, name := range facts.Names() {
 		sf := facts.Services[name]
 		for _, r := range sf.Refs {
-			if r.Port <= 0 || !detect.IsLoopback(r.Host) || r.File == nil {
+			if r.Port <= 0 || !analysis.IsLoopback(r.Host) || r.File == nil {
 				continue
 			}
-			if r.Role != detect.RoleConnect && r.Role != detect.RoleServerList {
+			if r.Role != analysis.RoleConnect && r.Role != analysis.RoleServerList {
 				continue
 			}
 			if serves(sf, r.Port) {
@@ -151,7 +153,7 @@ func checkLoopback(c *detect.Compose, v *view) []Finding {
 
 // serves reports whether a service listens on port (host network) or
 // publishes it.
-func serves(s *detect.ServiceFacts, port int) bool {
+func serves(s *analysis.ServiceFacts, port int) bool {
 	for _, l := range s.Listeners {
 		if l.Port == port || l.PortEnd > 0 && port >= l.Port && port <= l.PortEnd {
 			return true

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/gctune"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 )
 
@@ -134,14 +134,14 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 	}()
 	if p.Loadable() {
 		var names []string
-		var parsed []*detect.SourceFile
+		var parsed []*load.SourceFile
 		for _, f := range p.Files {
 			names = append(names, f.Abs)
 			if f.Source != nil {
 				parsed = append(parsed, f.Source)
 			}
 		}
-		c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed})
+		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed})
 		if err == nil {
 			for _, sf := range c.Files {
 				texts.put(sf.Path, sf.Data)
@@ -308,7 +308,7 @@ func (t *textCache) lines(show string) []string {
 
 // showPath is how a path is shown: relative to workDir, forward slashes.
 func showPath(abs, workDir string) string {
-	return filepath.ToSlash(detect.DisplayPath(abs, workDir))
+	return filepath.ToSlash(load.DisplayPath(abs, workDir))
 }
 
 // fillIn puts the services into a message format and makes the words

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/unhost/unhost/detect"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // topLevelKeys are Compose's own top-level keys: never service names.
@@ -30,7 +31,7 @@ func structureView(f *File) *view {
 	v := &view{services: map[string]*service{}, hostNets: map[string]bool{}, containers: map[string]string{}}
 	root := f.Root
 	var entries [][2]*yaml.Node // key, mapping
-	if s := resolve(detect.MapValue(root, "services")); s != nil && s.Kind == yaml.MappingNode {
+	if s := resolve(load.MapValue(root, "services")); s != nil && s.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(s.Content); i += 2 {
 			entries = append(entries, [2]*yaml.Node{s.Content[i], s.Content[i+1]})
 		}
@@ -52,7 +53,7 @@ func structureView(f *File) *view {
 		byName[e[0].Value] = resolve(e[1])
 	}
 	// the host network of a swarm stack: networks: {x: {external: true, name: host}}
-	if nets := resolve(detect.MapValue(root, "networks")); nets != nil && nets.Kind == yaml.MappingNode {
+	if nets := resolve(load.MapValue(root, "networks")); nets != nil && nets.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(nets.Content); i += 2 {
 			k, def := nets.Content[i].Value, resolve(nets.Content[i+1])
 			if isHostNetworkDef(k, def) {
@@ -102,7 +103,7 @@ func isHostNetworkDef(key string, def *yaml.Node) bool {
 	if def == nil || def.Kind != yaml.MappingNode {
 		return false
 	}
-	ext := resolve(detect.MapValue(def, "external"))
+	ext := resolve(load.MapValue(def, "external"))
 	if ext == nil {
 		return false
 	}
@@ -112,11 +113,11 @@ func isHostNetworkDef(key string, def *yaml.Node) bool {
 		return false
 	}
 	name := key
-	if n := resolve(detect.MapValue(def, "name")); n != nil && n.Value != "" {
+	if n := resolve(load.MapValue(def, "name")); n != nil && n.Value != "" {
 		name = n.Value
 	}
 	if ext.Kind == yaml.MappingNode {
-		if n := resolve(detect.MapValue(ext, "name")); n != nil && n.Value != "" {
+		if n := resolve(load.MapValue(ext, "name")); n != nil && n.Value != "" {
 			name = n.Value
 		}
 	}
@@ -132,14 +133,14 @@ func collectParts(file string, m *yaml.Node, byName map[string]*yaml.Node, via s
 		return
 	}
 	seen[m] = true
-	if ext := resolve(detect.MapValue(m, "extends")); ext != nil {
+	if ext := resolve(load.MapValue(m, "extends")); ext != nil {
 		base := ""
 		switch ext.Kind {
 		case yaml.ScalarNode:
 			base = ext.Value
 		case yaml.MappingNode:
-			if detect.MapValue(ext, "file") == nil {
-				if s := resolve(detect.MapValue(ext, "service")); s != nil {
+			if load.MapValue(ext, "file") == nil {
+				if s := resolve(load.MapValue(ext, "service")); s != nil {
 					base = s.Value
 				}
 			}

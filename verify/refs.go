@@ -156,7 +156,7 @@ func knownHosts(services map[string]types.ServiceConfig) map[string]bool {
 	return names
 }
 
-// Plan is the part of `unhost migrate --format json` output (migrate.Plan,
+// Plan is the part of `unhost migrate --format json` output (plan.Plan,
 // version 1) that verify uses. See docs/verify.md for the fields read.
 type Plan struct {
 	Edges    []PlanEdge

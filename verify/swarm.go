@@ -23,7 +23,7 @@ import (
 
 // Targets of Options.Target.
 const (
-	TargetAuto    = ""        // swarm when the files look like a stack (detect.IsSwarm)
+	TargetAuto    = ""        // swarm when the files look like a stack (analysis.IsSwarm)
 	TargetCompose = "compose" // docker compose v2
 	TargetSwarm   = "swarm"   // docker stack deploy on a swarm manager
 )

@@ -16,7 +16,7 @@ import (
 	yaml "go.yaml.in/yaml/v4"
 )
 
-func load(t *testing.T, compose string) *types.Project {
+func loadYAML(t *testing.T, compose string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "compose.yaml")
@@ -31,7 +31,7 @@ func load(t *testing.T, compose string) *types.Project {
 }
 
 func TestScanRefs(t *testing.T) {
-	p := load(t, `services:
+	p := loadYAML(t, `services:
   api:
     image: x
     command: ["serve", "--listen", "0.0.0.0:8080", "--cache", "redis://cache"]
@@ -69,7 +69,7 @@ func TestScanRefs(t *testing.T) {
 
 func TestReadPlan(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "plan.json")
-	// The shape of migrate.Plan (version 1), trimmed, plus fields verify
+	// The shape of plan.Plan (version 1), trimmed, plus fields verify
 	// does not know.
 	plan := `{"version": 1, "project": "shop", "future": {"x": 1},
   "services": [
@@ -103,7 +103,7 @@ func TestReadPlan(t *testing.T) {
 }
 
 func TestPrepare(t *testing.T) {
-	p := load(t, `services:
+	p := loadYAML(t, `services:
   web:
     image: x
     container_name: prod-web
@@ -205,11 +205,11 @@ volumes:
   shared:
     external: true
 `
-	_, err := prepare(load(t, compose), transformOptions{Name: "n", RunID: "r"})
+	_, err := prepare(loadYAML(t, compose), transformOptions{Name: "n", RunID: "r"})
 	if err == nil || !strings.Contains(err.Error(), `volume "shared"`) || !strings.Contains(err.Error(), "--allow-external") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := prepare(load(t, compose), transformOptions{Name: "n", RunID: "r", AllowExternal: true}); err != nil {
+	if _, err := prepare(loadYAML(t, compose), transformOptions{Name: "n", RunID: "r", AllowExternal: true}); err != nil {
 		t.Errorf("--allow-external: %v", err)
 	}
 }

@@ -27,7 +27,8 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
 )
 
 // Options configures a verify run.
@@ -217,7 +218,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	useSwarm := opts.Target == TargetSwarm || opts.Target == TargetAuto && detect.IsSwarm(&detect.Compose{Project: p})
+	useSwarm := opts.Target == TargetSwarm || opts.Target == TargetAuto && analysis.IsSwarm(&load.Compose{Project: p})
 	if !useSwarm && composeErr != nil {
 		return nil, composeErr
 	}

@@ -11,9 +11,13 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/gctune"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 	"github.com/unhost/unhost/templates"
 )
 
@@ -108,7 +112,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: o.files, ProjectDirectory: o.projectDir,
+	c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: o.files, ProjectDirectory: o.projectDir,
 		EnvFiles: o.envFiles, ProjectName: o.projectName, Env: o.env})
 	if err != nil {
 		return err
@@ -138,14 +142,14 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 		}
 	}
 	if !o.noEngine {
-		if ei, err := detect.NewEngineImages(ctx); err == nil {
+		if ei, err := analysis.NewEngineImages(ctx); err == nil {
 			defer ei.Close()
 			opts.Images = ei
 		}
 	}
 	opts.WorkDir, _ = os.Getwd()
 	res, err := migrate.Migrate(c, opts)
-	if err == nil && o.target == "" && res.Plan.Target == migrate.TargetSwarm {
+	if err == nil && o.target == "" && res.Plan.Target == plan.TargetSwarm {
 		fmt.Fprintln(o.stderr, "unhost: the files look like a swarm stack (the external host network, or swarm's deploy: settings): migrating for docker stack deploy; --target bridge to choose otherwise")
 	}
 	if err != nil {
@@ -161,7 +165,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	wd, _ := os.Getwd()
 	var diff strings.Builder
 	for _, f := range res.Files {
-		diff.WriteString(migrate.UnifiedDiff(detect.DisplayPath(f.Abs, wd), f.Old, f.New))
+		diff.WriteString(migrate.UnifiedDiff(load.DisplayPath(f.Abs, wd), f.Old, f.New))
 	}
 	if o.check {
 		if res.Plan.Changed {
@@ -219,7 +223,7 @@ func validIP(s string) bool {
 
 // selectProfiles returns the services that `docker compose --profile`
 // would run: those without profiles and those in a named one.
-func selectProfiles(c *detect.Compose, profiles []string) (map[string]bool, error) {
+func selectProfiles(c *load.Compose, profiles []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	sel := map[string]bool{}
 	for name, s := range c.Project.AllServices() {
@@ -255,9 +259,9 @@ func selectProfiles(c *detect.Compose, profiles []string) (map[string]bool, erro
 // and runMigrateAll both start from it.
 func (o *migrateOptions) migrateOptions() (migrate.Options, error) {
 	opts := migrate.Options{Policy: migrate.PolicyAuto, PublishAddress: o.publishAddress,
-		Target: o.target, PublishMode: o.publishMode, EndpointMode: o.endpointMode}
-	switch o.target {
-	case "", migrate.TargetBridge, migrate.TargetSwarm:
+		Target: plan.Target(o.target), PublishMode: o.publishMode, EndpointMode: o.endpointMode}
+	switch plan.Target(o.target) {
+	case "", plan.TargetBridge, plan.TargetSwarm:
 	default:
 		return opts, usageErr(fmt.Errorf("--target %q: want bridge or swarm", o.target))
 	}
@@ -314,7 +318,7 @@ func (o *migrateOptions) writeFiles(files []migrate.FileResult, wd string) error
 			return err
 		}
 		if backup != "" {
-			fmt.Fprintf(o.stderr, "wrote %s (backup: %s)\n", f.Path, detect.DisplayPath(backup, wd))
+			fmt.Fprintf(o.stderr, "wrote %s (backup: %s)\n", f.Path, load.DisplayPath(backup, wd))
 		} else {
 			fmt.Fprintf(o.stderr, "wrote %s\n", f.Path)
 		}

@@ -9,8 +9,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 	"github.com/unhost/unhost/scan"
 	"github.com/unhost/unhost/templates"
 )
@@ -18,7 +20,7 @@ import (
 // migratedProject is one project of `migrate --all` that loaded and planned.
 type migratedProject struct {
 	name string // first file, as shown
-	c    *detect.Compose
+	c    *load.Compose
 	res  *migrate.Result
 	diff string
 }
@@ -61,7 +63,7 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 		return err
 	}
 	if !o.noEngine {
-		if ei, err := detect.NewEngineImages(ctx); err == nil {
+		if ei, err := analysis.NewEngineImages(ctx); err == nil {
 			defer ei.Close()
 			base.Images = ei
 		}
@@ -83,7 +85,7 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 		for _, f := range p.Files {
 			files = append(files, f.Abs)
 		}
-		c, err := detect.LoadCompose(ctx, detect.ComposeOptions{Files: files, EnvFiles: o.envFiles, Env: o.env, WorkDir: wd})
+		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: files, EnvFiles: o.envFiles, Env: o.env, WorkDir: wd})
 		if err != nil {
 			reportProject(o.stderr, name, err)
 			failed++
@@ -119,7 +121,7 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 		}
 		var diff strings.Builder
 		for _, f := range res.Files {
-			diff.WriteString(migrate.UnifiedDiff(detect.DisplayPath(f.Abs, wd), f.Old, f.New))
+			diff.WriteString(migrate.UnifiedDiff(load.DisplayPath(f.Abs, wd), f.Old, f.New))
 		}
 		done = append(done, migratedProject{name: name, c: c, res: res, diff: diff.String()})
 	}
@@ -185,7 +187,7 @@ func writeAll(o *migrateOptions, projects []migratedProject) error {
 			}
 		}
 	case "json":
-		plans := []*migrate.Plan{}
+		plans := []*plan.Plan{}
 		for _, d := range projects {
 			plans = append(plans, d.res.Plan)
 		}
@@ -216,9 +218,9 @@ func writeAll(o *migrateOptions, projects []migratedProject) error {
 	return nil
 }
 
-func hasHostServices(p *migrate.Plan) bool {
+func hasHostServices(p *plan.Plan) bool {
 	for _, s := range p.Services {
-		if s.Action != migrate.ActionUnchanged {
+		if s.Action != plan.ActionUnchanged {
 			return true
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/dockertest"
-	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 )
 
 // TestMigrateFromRunning runs a small host-network project on the real
@@ -64,20 +64,20 @@ func TestMigrateFromRunning(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var plan migrate.Plan
-	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+	var pl plan.Plan
+	if err := json.Unmarshal([]byte(out), &pl); err != nil {
 		t.Fatal(err)
 	}
-	if plan.Evidence != migrate.EvidenceRuntime {
-		t.Fatalf("evidence %q, want runtime", plan.Evidence)
+	if pl.Evidence != plan.EvidenceRuntime {
+		t.Fatalf("evidence %q, want runtime", pl.Evidence)
 	}
 	want := map[string]string{
-		"db/" + strconv.Itoa(db):       migrate.ReachInternal,
+		"db/" + strconv.Itoa(db):       plan.ReachInternal,
 		"api/" + strconv.Itoa(api):     "all interfaces (published)",
 		"admin/" + strconv.Itoa(admin): "loopback (published)",
 	}
 	got := map[string]string{}
-	for _, e := range plan.Exposure {
+	for _, e := range pl.Exposure {
 		got[e.Service+"/"+e.Port] = e.After
 	}
 	for k, v := range want {
@@ -90,13 +90,13 @@ func TestMigrateFromRunning(t *testing.T) {
 	}
 	// the api's connection to db is observed but not written in the file
 	found := false
-	for _, st := range plan.ManualSteps {
+	for _, st := range pl.ManualSteps {
 		if st.Service == "api" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no manual step for api's unseen database address: %+v", plan.ManualSteps)
+		t.Errorf("no manual step for api's unseen database address: %+v", pl.ManualSteps)
 	}
 	// the diff rewrites admin's literal loopback bind
 	diff, errOut, code := runIn(t, dir, "migrate", "-p", project, "--from-running", project)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/dockertest"
-	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 	"github.com/unhost/unhost/verify"
 	"github.com/unhost/unhost/verify/verifytest"
 )
@@ -79,12 +79,12 @@ networks:
 	if code != ExitOK {
 		t.Fatalf("migrate --format json: exit %d: %s", code, errOut)
 	}
-	var plan migrate.Plan
-	if err := json.Unmarshal([]byte(planJSON), &plan); err != nil {
+	var pl plan.Plan
+	if err := json.Unmarshal([]byte(planJSON), &pl); err != nil {
 		t.Fatal(err)
 	}
-	if plan.Evidence != migrate.EvidenceRuntime {
-		t.Errorf("plan evidence %q, want runtime (detect read the running stack)", plan.Evidence)
+	if pl.Evidence != plan.EvidenceRuntime {
+		t.Errorf("plan evidence %q, want runtime (detect read the running stack)", pl.Evidence)
 	}
 	writeFile(t, dir, "plan.json", []byte(planJSON))
 	if _, errOut, code := runIn(t, dir, append(migrateArgs, "--write", "--no-backup")...); code != ExitOK {

@@ -1,8 +1,7 @@
-package detect
+package analysis
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -11,17 +10,14 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/plan"
 )
 
-// Evidence is one observation that a decision rests on.
-type Evidence struct {
-	// Kind is where it came from: ports, expose, image, healthcheck,
-	// environment, command, entrypoint, runtime, flag.
-	Kind  string `json:"kind"`
-	Where string `json:"where,omitempty"` // file:line:col, when from a file
-	// Detail says what was seen, with credentials redacted.
-	Detail string `json:"detail"`
-}
+// Evidence is one observation that a decision rests on. It is defined by
+// the plan, whose contract it is part of, so that plan stays a leaf.
+type Evidence = plan.Evidence
 
 // StaticListener is a port a service seems to listen on, judged from its
 // configuration.
@@ -33,9 +29,9 @@ type StaticListener struct {
 	// only the port is known.
 	Address string `json:"address,omitempty"`
 	// Node is the scalar that holds a literal bind address, when there is one.
-	Node     *yaml.Node  `json:"-"`
-	File     *SourceFile `json:"-"`
-	BindText string      `json:"-"` // the literal address text in Node
+	Node     *yaml.Node       `json:"-"`
+	File     *load.SourceFile `json:"-"`
+	BindText string           `json:"-"` // the literal address text in Node
 	// OutsideHint is true when the configuration shows that clients outside
 	// the stack use the port (it is listed in the ignored `ports:`).
 	OutsideHint bool     `json:"outside_hint,omitempty"`
@@ -67,10 +63,10 @@ type AddressRef struct {
 	PortFrom string `json:"port_from,omitempty"`
 	// Variable is set when the address or port itself depends on an unset
 	// or interpolated variable.
-	Variable string      `json:"variable,omitempty"`
-	Pos      Pos         `json:"pos"`
-	File     *SourceFile `json:"-"`
-	Node     *yaml.Node  `json:"-"`
+	Variable string           `json:"variable,omitempty"`
+	Pos      load.Pos         `json:"pos"`
+	File     *load.SourceFile `json:"-"`
+	Node     *yaml.Node       `json:"-"`
 }
 
 // ServiceFacts is what the Compose files say about one service.
@@ -123,133 +119,8 @@ func (f *Facts) Names() []string {
 	return out
 }
 
-// ServiceNodes returns the YAML mappings that define service name, in
-// order of precedence from lowest to highest: extends bases, merged anchors,
-// then each file's own mapping.
-func (c *Compose) ServiceNodes(name string) []NodeRef {
-	var out []NodeRef
-	seen := map[*yaml.Node]bool{}
-	for _, f := range c.composeFiles() {
-		services := MapValue(f.Root, "services")
-		_, m := MapEntry(services, name)
-		if m == nil {
-			continue
-		}
-		c.collectServiceNodes(f, m, &out, seen, 0)
-	}
-	return out
-}
-
-// NodeRef is a YAML node in a file.
-type NodeRef struct {
-	File *SourceFile
-	Node *yaml.Node
-	// Via is how the node is reached: "" (the service itself), "merge"
-	// (through a << merge key) or "extends".
-	Via string
-}
-
-func (c *Compose) composeFiles() []*SourceFile {
-	n := len(c.Project.ComposeFiles)
-	if n > len(c.Files) {
-		n = len(c.Files)
-	}
-	return c.Files[:n]
-}
-
-// FileByAbs returns the source file with that absolute path.
-func (c *Compose) FileByAbs(abs string) *SourceFile {
-	for _, f := range c.Files {
-		if f.Abs == abs {
-			return f
-		}
-	}
-	return nil
-}
-
-func (c *Compose) collectServiceNodes(f *SourceFile, m *yaml.Node, out *[]NodeRef, seen map[*yaml.Node]bool, depth int) {
-	if m == nil || depth > 20 || seen[m] {
-		return
-	}
-	seen[m] = true
-	via := ""
-	if depth > 0 {
-		via = "extends"
-	}
-	if m.Kind == yaml.AliasNode {
-		m = m.Alias
-		via = "merge"
-	}
-	if m == nil || m.Kind != yaml.MappingNode {
-		return
-	}
-	// extends base first: it has the lowest precedence
-	if ext := MapValue(m, "extends"); ext != nil {
-		baseName, baseFile := "", f
-		if ext.Kind == yaml.ScalarNode {
-			baseName = ext.Value
-		} else if ext.Kind == yaml.MappingNode {
-			if s := MapValue(ext, "service"); s != nil {
-				baseName = s.Value
-			}
-			if fn := MapValue(ext, "file"); fn != nil && fn.Value != "" {
-				p := fn.Value
-				if !path.IsAbs(p) {
-					p = path.Join(path.Dir(f.Abs), p)
-				}
-				baseFile = c.FileByAbs(p)
-			}
-		}
-		if baseFile != nil && baseName != "" {
-			if bm := MapValue(MapValue(baseFile.Root, "services"), baseName); bm != nil {
-				before := len(*out)
-				c.collectServiceNodes(baseFile, bm, out, seen, depth+1)
-				for i := before; i < len(*out); i++ {
-					if (*out)[i].Via == "" {
-						(*out)[i].Via = "extends"
-					}
-				}
-			}
-		}
-	}
-	for _, mm := range mergeSources(m) {
-		*out = append(*out, NodeRef{File: f, Node: mm, Via: "merge"})
-	}
-	*out = append(*out, NodeRef{File: f, Node: m, Via: via})
-}
-
-// mergeSources returns the mappings merged into m by "<<" keys, deepest
-// first, in YAML's precedence (later ones lose to earlier ones, so they are
-// returned first).
-func mergeSources(m *yaml.Node) []*yaml.Node {
-	var out []*yaml.Node
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		if k.Value != "<<" || k.Kind != yaml.ScalarNode {
-			continue
-		}
-		var srcs []*yaml.Node
-		if v.Kind == yaml.SequenceNode {
-			srcs = v.Content
-		} else {
-			srcs = []*yaml.Node{v}
-		}
-		for j := len(srcs) - 1; j >= 0; j-- {
-			s := srcs[j]
-			if s.Kind == yaml.AliasNode {
-				s = s.Alias
-			}
-			if s != nil && s.Kind == yaml.MappingNode {
-				out = append(out, mergeSources(s)...)
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
 // Analyze gathers the static facts of every service of the project.
-func Analyze(c *Compose, images ImageInspector) *Facts {
+func Analyze(c *load.Compose, images ImageInspector) *Facts {
 	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
 	all := c.Project.AllServices()
 	hostNets := HostNetworkKeys(c)
@@ -387,9 +258,9 @@ func portText(p types.ServicePortConfig) string {
 }
 
 // findPortPos finds where a ports entry is written, for the plan.
-func findPortPos(nodes []NodeRef, p types.ServicePortConfig) string {
+func findPortPos(nodes []load.NodeRef, p types.ServicePortConfig) string {
 	for i := len(nodes) - 1; i >= 0; i-- {
-		seq := MapValue(nodes[i].Node, "ports")
+		seq := load.MapValue(nodes[i].Node, "ports")
 		if seq == nil || seq.Kind != yaml.SequenceNode {
 			continue
 		}
@@ -472,7 +343,7 @@ func parsePortRange(s string) (port, end int, proto string, err error) {
 
 // scalarValue is a scalar in a service's configuration, with its context.
 type scalarValue struct {
-	file  *SourceFile
+	file  *load.SourceFile
 	node  *yaml.Node
 	field string // environment.KEY, command, entrypoint, healthcheck.test
 	key   string // environment key, "" otherwise
@@ -483,12 +354,12 @@ type scalarValue struct {
 
 // scanConfig finds listeners and address references in a service's
 // environment, command, entrypoint and healthcheck.
-func scanConfig(c *Compose, sf *ServiceFacts, nodes []NodeRef) {
+func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 	var values []scalarValue
 	env := map[string]scalarValue{}
 	for _, nr := range nodes {
 		m := nr.Node
-		if e := MapValue(m, "environment"); e != nil {
+		if e := load.MapValue(m, "environment"); e != nil {
 			switch e.Kind {
 			case yaml.MappingNode:
 				for i := 0; i+1 < len(e.Content); i += 2 {
@@ -509,12 +380,12 @@ func scanConfig(c *Compose, sf *ServiceFacts, nodes []NodeRef) {
 			}
 		}
 		for _, field := range []string{"command", "entrypoint"} {
-			if v := MapValue(m, field); v != nil {
+			if v := load.MapValue(m, field); v != nil {
 				values = append(values, commandValues(nr.File, v, field)...)
 			}
 		}
-		if hc := MapValue(m, "healthcheck"); hc != nil {
-			if t := MapValue(hc, "test"); t != nil {
+		if hc := load.MapValue(m, "healthcheck"); hc != nil {
+			if t := load.MapValue(hc, "test"); t != nil {
 				values = append(values, commandValues(nr.File, t, "healthcheck.test")...)
 			}
 		}
@@ -536,7 +407,7 @@ func scanConfig(c *Compose, sf *ServiceFacts, nodes []NodeRef) {
 	sf.External = slices.Compact(sf.External)
 }
 
-func commandValues(f *SourceFile, v *yaml.Node, field string) []scalarValue {
+func commandValues(f *load.SourceFile, v *yaml.Node, field string) []scalarValue {
 	var out []scalarValue
 	switch v.Kind {
 	case yaml.ScalarNode:
@@ -965,7 +836,7 @@ func isColonPort(s string) bool {
 
 // HostNetworkKeys returns the top-level network keys that stand for the
 // host network in swarm: external networks named "host".
-func HostNetworkKeys(c *Compose) map[string]bool {
+func HostNetworkKeys(c *load.Compose) map[string]bool {
 	out := map[string]bool{}
 	for key, n := range c.Project.Networks {
 		name := n.Name
@@ -985,7 +856,7 @@ func HostNetworkKeys(c *Compose) map[string]bool {
 // mode). deploy.resources and deploy.replicas alone do not count: docker
 // compose honours them too, and a bridge project must not get overlay
 // networks it cannot create.
-func IsSwarm(c *Compose) bool {
+func IsSwarm(c *load.Compose) bool {
 	if len(HostNetworkKeys(c)) > 0 {
 		return true
 	}

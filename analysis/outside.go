@@ -1,4 +1,4 @@
-package detect
+package analysis
 
 import (
 	"bufio"
@@ -9,18 +9,20 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/unhost/unhost/load"
 )
 
 // OutsideRef is an address in a file that the Compose files point at but
 // unhost does not rewrite: an env file, the project's .env, or a file
 // bind-mounted into a container.
 type OutsideRef struct {
-	Service string `json:"service,omitempty"` // "" for the project's .env
-	Kind    string `json:"kind"`              // env_file, dotenv, mount
-	Pos     Pos    `json:"pos"`
-	Token   string `json:"token"`
-	Host    string `json:"host"`
-	Port    int    `json:"port"`
+	Service string   `json:"service,omitempty"` // "" for the project's .env
+	Kind    string   `json:"kind"`              // env_file, dotenv, mount
+	Pos     load.Pos `json:"pos"`
+	Token   string   `json:"token"`
+	Host    string   `json:"host"`
+	Port    int      `json:"port"`
 }
 
 // maxOutsideFile bounds what is read of a mounted file.
@@ -28,7 +30,7 @@ const maxOutsideFile = 256 << 10
 
 // OutsideRefs finds loopback and host addresses with a port in the env
 // files, the project's .env and the bind-mounted files of the services.
-func OutsideRefs(c *Compose, workDir string) []OutsideRef {
+func OutsideRefs(c *load.Compose, workDir string) []OutsideRef {
 	var out []OutsideRef
 	seen := map[string]bool{}
 	scan := func(path, service, kind string) {
@@ -40,7 +42,7 @@ func OutsideRefs(c *Compose, workDir string) []OutsideRef {
 			return
 		}
 		seen[key] = true
-		for _, r := range scanFileAddresses(path, DisplayPath(path, workDir)) {
+		for _, r := range scanFileAddresses(path, load.DisplayPath(path, workDir)) {
 			r.Service, r.Kind = service, kind
 			out = append(out, r)
 		}
@@ -108,7 +110,7 @@ func scanFileAddresses(path, show string) []OutsideRef {
 			}
 			tok := host + ":" + text[m[8]:m[9]]
 			col := utf8.RuneCountInString(text[:m[6]]) + 1
-			out = append(out, OutsideRef{Pos: Pos{File: show, Line: line, Col: col}, Token: tok, Host: strings.Trim(host, "[]"), Port: port})
+			out = append(out, OutsideRef{Pos: load.Pos{File: show, Line: line, Col: col}, Token: tok, Host: strings.Trim(host, "[]"), Port: port})
 		}
 	}
 	return out
