@@ -836,9 +836,13 @@ func isColonPort(s string) bool {
 
 // HostNetworkKeys returns the top-level network keys that stand for the
 // host network in swarm: external networks named "host".
-func HostNetworkKeys(c *load.Compose) map[string]bool {
+func HostNetworkKeys(c *load.Compose) map[string]bool { return ProjectHostNetworkKeys(c.Project) }
+
+// ProjectHostNetworkKeys is HostNetworkKeys for a project loaded by
+// compose-go alone.
+func ProjectHostNetworkKeys(p *types.Project) map[string]bool {
 	out := map[string]bool{}
-	for key, n := range c.Project.Networks {
+	for key, n := range p.Networks {
 		name := n.Name
 		if name == "" {
 			name = key
@@ -848,6 +852,22 @@ func HostNetworkKeys(c *load.Compose) map[string]bool {
 		}
 	}
 	return out
+}
+
+// OnHostNetwork reports whether a service of p runs on the host network:
+// network_mode: host, or (swarm) the external network named host. This is
+// the one place that decides it; hostKeys is ProjectHostNetworkKeys(p),
+// passed in so that a loop over services computes it once.
+func OnHostNetwork(s types.ServiceConfig, hostKeys map[string]bool) bool {
+	if s.NetworkMode == "host" {
+		return true
+	}
+	for key := range s.Networks {
+		if hostKeys[key] {
+			return true
+		}
+	}
+	return false
 }
 
 // IsSwarm reports whether the files look like a swarm stack: they attach
