@@ -54,7 +54,17 @@ type ComposeOptions struct {
 	// Parsed are files already read and parsed (ParseSource): loading
 	// reuses them instead of reading and parsing them again.
 	Parsed []*SourceFile
+	// MaxFileSize bounds every file the load reads (compose files, env
+	// files, extends and include targets); 0 means DefaultMaxFileSize.
+	MaxFileSize int64
+	// Root, when set, is the folder a bot scans: files outside it (by path
+	// or through a symlink) are refused unless AllowOutside.
+	Root         string
+	AllowOutside bool
 }
+
+// DefaultMaxFileSize is the default bound on one file read (--max-file-size).
+const DefaultMaxFileSize = 8 << 20
 
 // Compose is a loaded Compose project together with the source text of its
 // files, so that every service can be traced to the bytes it came from.
