@@ -1,21 +1,30 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/internal/streams"
 )
 
 // migrateAllIn runs `unhost migrate --all` in-process.
 func migrateAllIn(t *testing.T, o *migrateOptions, paths ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	o.stdout, o.stderr, o.noEngine = &out, &errb, true
-	err := runMigrateAll(context.Background(), o, paths)
+	s, out, errb := streams.Test()
+	o.io, o.noEngine, o.all, o.paths = s, true, true, paths
+	if o.format == "" {
+		o.format = "diff"
+	}
+	err := o.validate()
+	if err != nil {
+		err = usageErr(err)
+	} else {
+		err = runMigrate(context.Background(), o)
+	}
 	code := ExitOK
 	if err != nil {
 		code = exitCode(err)

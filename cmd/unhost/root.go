@@ -11,7 +11,7 @@ const (
 	ExitOK       = 0
 	ExitError    = 1
 	ExitUsage    = 2
-	ExitFindings = 3 // scan found something, or migrate --check would change files
+	ExitFindings = 3 // scan found something, migrate left a blocker, or --check would change files
 	ExitVerify   = 4 // verification failed
 )
 
@@ -43,7 +43,7 @@ func exitCode(err error) int {
 	return ExitError
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd(f *factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "unhost",
 		Short:         "Move Docker Compose deployments off host networking, safely",
@@ -52,10 +52,10 @@ func newRootCmd() *cobra.Command {
 		Version:       version(),
 	}
 	// Bad flags are usage errors (exit 2), for every subcommand.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(newMigrateCmd())
-	root.AddCommand(newDetectCmd())
-	root.AddCommand(newScanCmd())
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(newMigrateCmd(f, nil))
+	root.AddCommand(newDetectCmd(f, nil))
+	root.AddCommand(newScanCmd(f, nil))
 	root.AddCommand(newVerifyCmd(), newProbeCmd())
 	return root
 }

@@ -184,10 +184,11 @@ type Change struct {
 type Options struct {
 	// Backup leaves a copy of Old beside each file (see Replace).
 	Backup bool
-	// Root, when set, confines the writes: a file whose path, or whose
-	// symlinks, lead outside Root is refused (bot use: the repository is
-	// untrusted, and a link in it must not make unhost write elsewhere).
-	Root string
+	// Roots, when not empty, confine the writes: a file whose path, or
+	// whose symlinks, lead outside every one of Roots is refused (bot use:
+	// the repository is untrusted, and a link in it must not make unhost
+	// write elsewhere).
+	Roots []string
 	// BeforeRename, when set, is called with each file's path just before
 	// its content is compared with Old and it is replaced. Tests use it to
 	// change a file at exactly that moment.
@@ -220,7 +221,7 @@ type pending struct {
 //     files and backups this call created are removed.
 //
 // Symlinks are followed (the target is written, the link stays) unless
-// they lead outside Root. Each file keeps its mode and owner; a file
+// they lead outside Roots. Each file keeps its mode and owner; a file
 // whose owner cannot be kept is refused.
 //
 // With Backup, a copy of Old (the input that was read, not whatever the
@@ -252,8 +253,8 @@ func Replace(changes []Change, o Options) (written []Written, err error) {
 		if fi == nil {
 			return nil, fmt.Errorf("write %s: %w", c.Path, fs.ErrNotExist)
 		}
-		if o.Root != "" {
-			if err := inside(o.Root, c.Path, target); err != nil {
+		if len(o.Roots) > 0 {
+			if err := inside(o.Roots, c.Path, target); err != nil {
 				return nil, err
 			}
 		}
@@ -344,16 +345,9 @@ func rollback(done []*pending, cause error) error {
 	return cause
 }
 
-// inside refuses path when it, or its resolved target, is outside root.
-func inside(root, path, target string) error {
-	absRoot, err := filepath.Abs(root)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	realRoot, err := filepath.EvalSymlinks(absRoot)
-	if err != nil {
-		return fmt.Errorf("write %s: root %s: %w", path, root, err)
-	}
+// inside refuses path when it, or its resolved target, is outside every
+// one of roots.
+func inside(roots []string, path, target string) error {
 	absPath, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -362,13 +356,27 @@ func inside(root, path, target string) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if !within(absRoot, absPath) && !within(realRoot, absPath) {
-		return fmt.Errorf("write %s: outside %s: refused (--allow-outside to permit)", path, root)
+	pathIn := false
+	for _, root := range roots {
+		absRoot, err := filepath.Abs(root)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		realRoot, err := filepath.EvalSymlinks(absRoot)
+		if err != nil {
+			return fmt.Errorf("write %s: root %s: %w", path, root, err)
+		}
+		if within(absRoot, absPath) || within(realRoot, absPath) {
+			pathIn = true
+			if within(realRoot, absTarget) {
+				return nil
+			}
+		}
 	}
-	if !within(realRoot, absTarget) {
-		return fmt.Errorf("write %s: a symlink leads outside %s, to %s: refused (--allow-outside to permit)", path, root, target)
+	if !pathIn {
+		return fmt.Errorf("write %s: outside %s: refused (--allow-outside to permit)", path, strings.Join(roots, ", "))
 	}
-	return nil
+	return fmt.Errorf("write %s: a symlink leads outside %s, to %s: refused (--allow-outside to permit)", path, strings.Join(roots, ", "), target)
 }
 
 func within(root, p string) bool {

@@ -147,7 +147,7 @@ func TestReplaceRoot(t *testing.T) {
 		path string
 		ok   bool
 	}{{link, false}, {secret, false}, {inner, true}, {innerLink, true}} {
-		_, err := Replace([]Change{{Path: tc.path, Old: []byte("x: 1\n"), New: []byte("x: 2\n")}}, Options{Root: root})
+		_, err := Replace([]Change{{Path: tc.path, Old: []byte("x: 1\n"), New: []byte("x: 2\n")}}, Options{Roots: []string{root}})
 		if tc.ok && err != nil {
 			t.Errorf("%s: %v", tc.path, err)
 		}
