@@ -62,12 +62,12 @@ for one project, an array for several); migrate --inventory reads it.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&opts.projects, "project", "p", nil, "compose project or stack `name` (repeatable)")
+	fl.StringArrayVarP(&opts.projects, "project", "p", nil, "compose project or stack `NAME` (repeatable)")
 	fl.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
 	fl.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
 	fl.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
-	fl.StringVarP(&opts.output, "output", "o", "", "write the inventory to `file` instead of stdout")
-	fl.StringVar(&opts.format, "format", "json", "output format: json or text")
+	fl.StringVarP(&opts.output, "output", "o", "", "write the inventory to `FILE` instead of stdout")
+	fl.StringVar(&opts.format, "format", "json", "output `FORMAT`: json or text")
 	fl.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }

@@ -17,13 +17,14 @@ import (
 type byteSize int64
 
 var sizeUnits = []struct {
+	name     string
 	suffixes []string
 	factor   int64
 }{
-	{[]string{"gib", "gb", "g"}, 1 << 30},
-	{[]string{"mib", "mb", "m"}, 1 << 20},
-	{[]string{"kib", "kb", "k"}, 1 << 10},
-	{[]string{"b"}, 1},
+	{"GiB", []string{"gib", "gb", "g"}, 1 << 30},
+	{"MiB", []string{"mib", "mb", "m"}, 1 << 20},
+	{"KiB", []string{"kib", "kb", "k"}, 1 << 10},
+	{"", []string{"b"}, 1},
 }
 
 func (s *byteSize) Set(v string) error {
@@ -52,7 +53,7 @@ func (s *byteSize) String() string {
 	n := int64(*s)
 	for _, u := range sizeUnits[:3] {
 		if n >= u.factor && n%u.factor == 0 {
-			return strconv.FormatInt(n/u.factor, 10) + strings.ToUpper(u.suffixes[0][:1]) + u.suffixes[0][1:]
+			return strconv.FormatInt(n/u.factor, 10) + u.name
 		}
 	}
 	return strconv.FormatInt(n, 10)
@@ -66,7 +67,7 @@ func addMaxFileSizeFlag(fs *pflag.FlagSet, p *int64) {
 	if *p == 0 {
 		*p = load.DefaultMaxFileSize
 	}
-	fs.Var((*byteSize)(p), "max-file-size", "refuse to read a file larger than this (e.g. 8MiB, 512KiB)")
+	fs.Var((*byteSize)(p), "max-file-size", "refuse to read a file larger than `SIZE` (e.g. 8MiB, 512KiB)")
 }
 
 // flagError makes a bad flag a usage error (exit 2) and, for an unknown

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
 
 	"github.com/unhost/unhost/internal/gctune"
 	"github.com/unhost/unhost/internal/streams"
@@ -60,7 +61,12 @@ func runContext(ctx context.Context, args []string, f *factory) int {
 	if done {
 		return ExitOK
 	}
-	root := newRootCmd(f)
+	return execute(ctx, newRootCmd(f), args, f)
+}
+
+// execute runs root with args and f's streams and returns the exit code,
+// printing the error, if any, on one line.
+func execute(ctx context.Context, root *cobra.Command, args []string, f *factory) int {
 	root.SetArgs(args)
 	root.SetIn(f.io.In)
 	root.SetOut(f.io.Out)

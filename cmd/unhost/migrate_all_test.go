@@ -9,15 +9,27 @@ import (
 	"testing"
 
 	"github.com/unhost/unhost/internal/streams"
+	"github.com/unhost/unhost/load"
 )
 
 // migrateAllIn runs `unhost migrate --all` in-process.
 func migrateAllIn(t *testing.T, o *migrateOptions, paths ...string) (string, string, int) {
 	t.Helper()
+	o.all, o.paths = true, paths
+	return migrateWith(t, o)
+}
+
+// migrateWith runs `unhost migrate` in-process with the options given,
+// validated as the command line is, without the engine.
+func migrateWith(t *testing.T, o *migrateOptions) (string, string, int) {
+	t.Helper()
 	s, out, errb := streams.Test()
-	o.io, o.noEngine, o.all, o.paths = s, true, true, paths
+	o.io, o.noEngine = s, true
 	if o.format == "" {
 		o.format = "diff"
+	}
+	if o.maxFileSize == 0 {
+		o.maxFileSize = load.DefaultMaxFileSize
 	}
 	err := o.validate()
 	if err != nil {

@@ -44,6 +44,12 @@ func exitCode(err error) int {
 }
 
 func newRootCmd(f *factory) *cobra.Command {
+	return rootWith(newMigrateCmd(f, nil), newDetectCmd(f, nil), newScanCmd(f, nil), newVerifyCmd(), newProbeCmd())
+}
+
+// rootWith returns the root command with the given subcommands (tests
+// pass commands with a runF seam).
+func rootWith(cmds ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "unhost",
 		Short:         "Move Docker Compose deployments off host networking, safely",
@@ -53,9 +59,6 @@ func newRootCmd(f *factory) *cobra.Command {
 	}
 	// Bad flags are usage errors (exit 2), for every subcommand.
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newMigrateCmd(f, nil))
-	root.AddCommand(newDetectCmd(f, nil))
-	root.AddCommand(newScanCmd(f, nil))
-	root.AddCommand(newVerifyCmd(), newProbeCmd())
+	root.AddCommand(cmds...)
 	return root
 }
