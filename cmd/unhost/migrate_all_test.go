@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unhost/unhost/internal/ci"
 	"github.com/unhost/unhost/internal/streams"
 	"github.com/unhost/unhost/load"
 )
@@ -153,7 +154,7 @@ func TestScanCorpusSARIF(t *testing.T) {
 	// three levels up
 	dir := filepath.Join("..", "..", "..", "shared", "corpus")
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatal("../shared/corpus is missing, and CI=true: the corpus test must run in CI")
 		}
 		t.Skip("../shared/corpus is not here")

@@ -39,6 +39,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/unhost/unhost/internal/ci"
 	"github.com/unhost/unhost/internal/jsonstream"
 )
 
@@ -86,7 +87,7 @@ func Client(t testing.TB) *client.Client {
 
 func noEngine(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		t.Fatalf("docker engine required (CI=true): %v", err)
 	}
 	t.Skipf("no docker engine: %v", err)
