@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/unhost/unhost/internal/atomicfile"
 	"github.com/unhost/unhost/scan"
 )
 
@@ -106,7 +108,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.writeBaseline, data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(o.writeBaseline, data, 0o644); err != nil {
 			return fmt.Errorf("write baseline: %w", err)
 		}
 		fmt.Fprintf(o.stderr, "wrote %d finding(s) to %s\n", len(rep.Findings), o.writeBaseline)
