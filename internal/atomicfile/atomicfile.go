@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -310,14 +311,29 @@ func Replace(changes []Change, o Options) (written []Written, err error) {
 	return written, nil
 }
 
-// unchanged checks that p's file still holds what was read.
+// unchanged checks that p's file still holds what was read. It reads at
+// most one byte more than that, and only from a regular file: a file
+// swapped for a FIFO or a huge one meanwhile is refused, not read.
 func unchanged(p *pending) error {
-	cur, err := os.ReadFile(p.file.target)
+	changed := fmt.Errorf("write %s: the file changed since it was read: not replaced, nothing written (run again on the new content)", p.c.Path)
+	fi, err := os.Lstat(p.file.target)
+	if err != nil {
+		return p.file.errorf(err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != int64(len(p.c.Old)) {
+		return changed
+	}
+	f, err := os.Open(p.file.target)
+	if err != nil {
+		return p.file.errorf(err)
+	}
+	defer f.Close()
+	cur, err := io.ReadAll(io.LimitReader(f, int64(len(p.c.Old))+1))
 	if err != nil {
 		return p.file.errorf(err)
 	}
 	if !bytes.Equal(cur, p.c.Old) {
-		return fmt.Errorf("write %s: the file changed since it was read: not replaced, nothing written (run again on the new content)", p.c.Path)
+		return changed
 	}
 	return nil
 }

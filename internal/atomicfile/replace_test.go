@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -252,5 +253,28 @@ func TestCreateErrorsAndAbort(t *testing.T) {
 	f.Abort()
 	if names := dirNames(t, dir); !slices.Equal(names, []string{"dangling"}) {
 		t.Errorf("after Abort the folder holds %q", names)
+	}
+}
+
+// A file swapped for a FIFO between read and rename is refused without
+// being opened (opening a FIFO for reading would hang).
+func TestReplaceRefusesSwappedFIFO(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "compose.yaml")
+	writeTestFile(t, p, "x: 1\n", 0o644)
+	_, err := Replace([]Change{{Path: p, Old: []byte("x: 1\n"), New: []byte("x: 2\n")}}, Options{BeforeRename: func(string) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	checkOneLineError(t, err, p)
+	if !strings.Contains(err.Error(), "changed since it was read") {
+		t.Errorf("error %q", err)
+	}
+	if fi, err := os.Lstat(p); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v %v", fi.Mode(), err)
 	}
 }
