@@ -239,3 +239,10 @@ func TestByteSizeString(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyHelpPlanFile(t *testing.T) {
+	out, _, code := runIn(t, t.TempDir(), "verify", "--help")
+	if code != ExitOK || !strings.Contains(out, "--plan FILE") {
+		t.Errorf("exit %d; help lacks --plan FILE:\n%s", code, out)
+	}
+}
