@@ -15,7 +15,8 @@ demo: build
 tools:
 	scripts/install-compose.sh
 
-# Every test. Docker tests fail (not skip) when CI=true and no engine answers.
+# Every test. Docker tests fail (not skip) when CI is truthy (true, 1, yes;
+# .ci/run sets CI=true) and no engine answers.
 # -p 1: packages run one after another, because the swarm tests initialise
 # and leave a swarm on the shared engine, which breaks name lookup inside
 # containers that another package's tests run at that moment.

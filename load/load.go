@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,7 +20,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/tree"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -323,16 +321,11 @@ func expansion(n *yaml.Node, memo map[*yaml.Node]int, depth int) int {
 	return total
 }
 
-// silenceLogrus keeps compose-go's logrus warnings off the user's terminal:
-// unhost reports what matters itself.
-var silenceLogrus sync.Once
-
 // LoadCompose loads a Compose project the way `docker compose` does, with
 // every profile enabled, and keeps the files' text beside it. Unset variables
 // do not stop it: they are analysed as Placeholder and listed in Unset.
 // Missing env files do not stop it either.
 func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
-	silenceLogrus.Do(func() { logrus.SetOutput(io.Discard) })
 	workDir := o.WorkDir
 	if workDir == "" {
 		workDir = "."

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/unhost/unhost/internal/ci"
 	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 )
@@ -25,7 +26,7 @@ func corpusDir(t *testing.T) string {
 			return d
 		}
 	}
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		t.Fatal("../shared/corpus is missing, and CI=true: the corpus tests must run in CI")
 	}
 	t.Skip("../shared/corpus is not here")
@@ -81,7 +82,7 @@ func composeV2(t *testing.T) bool {
 	if err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
 		return true
 	}
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		t.Fatal("docker compose v2 is not installed, and CI=true (make tools installs it)")
 	}
 	return false

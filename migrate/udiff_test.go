@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/internal/ci"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -553,7 +555,7 @@ func applyPatch(old []byte, patch string) ([]byte, error) {
 func requireGit(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatal("git is required in CI")
 		}
 		t.Skip("git not installed")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/internal/ci"
 )
 
 func TestSuppressedByComment(t *testing.T) {
@@ -114,7 +116,7 @@ func corpusDir(tb testing.TB) string {
 	if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 		return d
 	}
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		tb.Fatal("../../shared/corpus is missing, and CI=true: the corpus tests must run in CI")
 	}
 	tb.Skip("../../shared/corpus is not here")

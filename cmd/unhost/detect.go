@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/internal/atomicfile"
+	"github.com/unhost/unhost/internal/streams"
 )
 
 // detectOptions are the flags of `unhost detect`.
@@ -25,12 +24,13 @@ type detectOptions struct {
 	format   string
 	quiet    bool
 
-	stdout, stderr io.Writer
-	stderrTTY      bool          // show progress
-	docker         detect.Docker // nil: from the environment
+	io     *streams.IO
+	docker detect.Docker // nil: from the environment
 }
 
-func newDetectCmd() *cobra.Command {
+// newDetectCmd returns `unhost detect`; runF, when not nil, runs instead of
+// the detection with the parsed and validated options.
+func newDetectCmd(f *factory, runF func(*detectOptions) error) *cobra.Command {
 	opts := &detectOptions{}
 	cmd := &cobra.Command{
 		Use:   "detect [-p PROJECT]... [--all]",
@@ -51,23 +51,24 @@ for one project, an array for several); migrate --inventory reads it.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.stdout = cmd.OutOrStdout()
-			opts.stderr = cmd.ErrOrStderr()
-			if f, ok := opts.stderr.(*os.File); ok {
-				_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-				opts.stderrTTY = err == nil
+			opts.io = f.io
+			if err := opts.validate(); err != nil {
+				return usageErr(err)
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			return runDetect(cmd.Context(), opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&opts.projects, "project", "p", nil, "compose project or stack `name` (repeatable)")
-	f.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
-	f.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
-	f.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
-	f.StringVarP(&opts.output, "output", "o", "", "write the inventory to `file` instead of stdout")
-	f.StringVar(&opts.format, "format", "json", "output format: json or text")
-	f.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.projects, "project", "p", nil, "compose project or stack `NAME` (repeatable)")
+	fl.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
+	fl.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
+	fl.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
+	fl.StringVarP(&opts.output, "output", "o", "", "write the inventory to `FILE` instead of stdout")
+	fl.StringVar(&opts.format, "format", "json", "output `FORMAT`: json or text")
+	fl.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
 
@@ -93,11 +94,15 @@ func (o *detectOptions) validate() error {
 }
 
 func runDetect(ctx context.Context, o *detectOptions) error {
-	if err := o.validate(); err != nil {
-		return usageErr(err)
-	}
-	if ctx == nil {
-		ctx = context.Background()
+	var out *atomicfile.File
+	if o.output != "" {
+		// Before observing: a bad path should not cost the samples.
+		f, err := atomicfile.Create(o.output, 0o644)
+		if err != nil {
+			return fmt.Errorf("detect: %w", err)
+		}
+		defer f.Abort()
+		out = f
 	}
 	dopts := detect.Options{
 		Docker:   o.docker,
@@ -106,11 +111,11 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 		Samples:  o.samples,
 		Interval: o.interval,
 	}
-	if o.stderrTTY && !o.quiet {
+	if o.io.ErrIsTerminal() && !o.quiet {
 		dopts.Progress = func(done, total int) {
-			fmt.Fprintf(o.stderr, "\rdetect: sample %d/%d", done, total)
+			fmt.Fprintf(o.io.ErrOut, "\rdetect: sample %d/%d", done, total)
 			if done == total {
-				fmt.Fprint(o.stderr, "\n")
+				fmt.Fprint(o.io.ErrOut, "\n")
 			}
 		}
 	}
@@ -124,32 +129,13 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 		}
 		return detect.WriteJSON(w, invs)
 	}
-	if o.output == "" {
-		return write(o.stdout)
+	if out == nil {
+		return write(o.io.Out)
 	}
-	return writeNewFileAtomic(o.output, write)
-}
-
-// writeNewFileAtomic writes through a temporary file in the same directory and
-// renames it, so that a reader never sees half an inventory.
-func writeNewFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := write(out); err != nil {
 		return fmt.Errorf("detect: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("detect: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("detect: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("detect: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := out.Commit(); err != nil {
 		return fmt.Errorf("detect: %w", err)
 	}
 	return nil

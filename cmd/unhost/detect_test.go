@@ -20,19 +20,8 @@ import (
 // stdout and stderr.
 func runDetectCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	root := newRootCmd()
 	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err := root.Execute()
-	code := ExitOK
-	if err != nil {
-		code = exitCode(err)
-		if msg := err.Error(); msg != "" {
-			errb.WriteString("unhost: " + msg + "\n")
-		}
-	}
+	code := runWith(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -1,21 +1,43 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/internal/ci"
+	"github.com/unhost/unhost/internal/streams"
+	"github.com/unhost/unhost/load"
 )
 
 // migrateAllIn runs `unhost migrate --all` in-process.
 func migrateAllIn(t *testing.T, o *migrateOptions, paths ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	o.stdout, o.stderr, o.noEngine = &out, &errb, true
-	err := runMigrateAll(context.Background(), o, paths)
+	o.all, o.paths = true, paths
+	return migrateWith(t, o)
+}
+
+// migrateWith runs `unhost migrate` in-process with the options given,
+// validated as the command line is, without the engine.
+func migrateWith(t *testing.T, o *migrateOptions) (string, string, int) {
+	t.Helper()
+	s, out, errb := streams.Test()
+	o.io, o.noEngine = s, true
+	if o.format == "" {
+		o.format = "diff"
+	}
+	if o.maxFileSize == 0 {
+		o.maxFileSize = load.DefaultMaxFileSize
+	}
+	err := o.validate()
+	if err != nil {
+		err = usageErr(err)
+	} else {
+		err = runMigrate(context.Background(), o)
+	}
 	code := ExitOK
 	if err != nil {
 		code = exitCode(err)
@@ -132,7 +154,7 @@ func TestScanCorpusSARIF(t *testing.T) {
 	// three levels up
 	dir := filepath.Join("..", "..", "..", "shared", "corpus")
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatal("../shared/corpus is missing, and CI=true: the corpus test must run in CI")
 		}
 		t.Skip("../shared/corpus is not here")

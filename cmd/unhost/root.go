@@ -11,7 +11,7 @@ const (
 	ExitOK       = 0
 	ExitError    = 1
 	ExitUsage    = 2
-	ExitFindings = 3 // scan found something, or migrate --check would change files
+	ExitFindings = 3 // scan found something, migrate left a blocker, or --check would change files
 	ExitVerify   = 4 // verification failed
 )
 
@@ -43,7 +43,13 @@ func exitCode(err error) int {
 	return ExitError
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd(f *factory) *cobra.Command {
+	return rootWith(newMigrateCmd(f, nil), newDetectCmd(f, nil), newScanCmd(f, nil), newVerifyCmd(), newProbeCmd())
+}
+
+// rootWith returns the root command with the given subcommands (tests
+// pass commands with a runF seam).
+func rootWith(cmds ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "unhost",
 		Short:         "Move Docker Compose deployments off host networking, safely",
@@ -52,10 +58,7 @@ func newRootCmd() *cobra.Command {
 		Version:       version(),
 	}
 	// Bad flags are usage errors (exit 2), for every subcommand.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(newMigrateCmd())
-	root.AddCommand(newDetectCmd())
-	root.AddCommand(newScanCmd())
-	root.AddCommand(newVerifyCmd(), newProbeCmd())
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(cmds...)
 	return root
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/unhost/unhost/internal/atomicfile"
 	"github.com/unhost/unhost/scan"
 )
 
@@ -20,13 +22,17 @@ type scanOptions struct {
 	baseline      string
 	writeBaseline string
 	workers       int
+	maxFileSize   int64 // --max-file-size: the scan work wires it into scan.Options
+	allowOutside  bool  // --allow-outside: the scan work wires it into scan.Options
 
 	stdout, stderr io.Writer
 	env            []string
 	workDir        string // "" means the current folder
 }
 
-func newScanCmd() *cobra.Command {
+// newScanCmd returns `unhost scan`; runF, when not nil, runs instead of the
+// scan with the parsed options.
+func newScanCmd(f *factory, runF func(*scanOptions) error) *cobra.Command {
 	o := &scanOptions{}
 	cmd := &cobra.Command{
 		Use:   "scan [PATH]...",
@@ -48,22 +54,24 @@ above; accept all current findings with --write-baseline FILE and pass
 2 bad usage.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.paths = args
-			o.stdout, o.stderr, o.env = cmd.OutOrStdout(), cmd.ErrOrStderr(), os.Environ()
+			o.stdout, o.stderr, o.env = f.io.Out, f.io.ErrOut, f.env
+			if runF != nil {
+				return runF(o)
+			}
 			return runScan(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "output: "+strings.Join(scan.Formats, ", "))
-	f.StringVar(&o.baseline, "baseline", "", "hide the findings listed in this baseline file")
-	f.StringVar(&o.writeBaseline, "write-baseline", "", "write the current findings to this baseline file and exit 0")
-	f.IntVar(&o.workers, "jobs", 0, "projects loaded at once (default: the number of CPUs)")
+	fl := cmd.Flags()
+	fl.StringVar(&o.format, "format", "text", "output: "+strings.Join(scan.Formats, ", "))
+	fl.StringVar(&o.baseline, "baseline", "", "hide the findings listed in this baseline file")
+	fl.StringVar(&o.writeBaseline, "write-baseline", "", "write the current findings to this baseline file and exit 0")
+	fl.IntVar(&o.workers, "jobs", 0, "projects loaded at once (default: the number of CPUs)")
+	addMaxFileSizeFlag(fl, &o.maxFileSize)
+	fl.BoolVar(&o.allowOutside, "allow-outside", false, "read files outside the PATH arguments (symlinks, ../, /proc)")
 	return cmd
 }
 
 func runScan(ctx context.Context, o *scanOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	known := false
 	for _, f := range scan.Formats {
 		known = known || f == o.format
@@ -100,7 +108,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.writeBaseline, data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(o.writeBaseline, data, 0o644); err != nil {
 			return fmt.Errorf("write baseline: %w", err)
 		}
 		fmt.Fprintf(o.stderr, "wrote %d finding(s) to %s\n", len(rep.Findings), o.writeBaseline)

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/internal/streams"
 )
 
 // fixtureDir holds the repo-like tree of hand-written scan fixtures.
@@ -333,7 +335,7 @@ func TestPluginMetadata(t *testing.T) {
 }
 
 func TestVersionAndCompletion(t *testing.T) {
-	root := newRootCmd()
+	root := newRootCmd(newFactory(streams.System()))
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetArgs([]string{"--version"})
@@ -341,7 +343,7 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("--version: %v %q", err, out.String())
 	}
 	out.Reset()
-	root = newRootCmd()
+	root = newRootCmd(newFactory(streams.System()))
 	root.SetOut(&out)
 	root.SetArgs([]string{"completion", "bash"})
 	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "bash completion") {

@@ -70,7 +70,7 @@ run, 2 bad flags.`,
 	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml etc. in the project directory)")
 	f.StringVar(&o.projectDir, "project-directory", "", "project directory (default: the first file's directory)")
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "environment file (repeatable)")
-	f.StringVar(&o.plan, "plan", "", "migration plan JSON from `unhost migrate --format json`")
+	f.StringVar(&o.plan, "plan", "", "migration plan `FILE` written by unhost migrate --format json")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "time for the stack to become healthy and listening")
 	f.DurationVar(&o.watch, "watch", 500*time.Millisecond, "every container must run this long after its start without restart or exit")
 	f.BoolVar(&o.keep, "keep", false, "leave the test stack up for debugging and print how to remove it")

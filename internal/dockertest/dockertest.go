@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"net"
 	"os"
 	"os/exec"
@@ -39,6 +40,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/unhost/unhost/internal/ci"
 	"github.com/unhost/unhost/internal/jsonstream"
 )
 
@@ -86,7 +88,7 @@ func Client(t testing.TB) *client.Client {
 
 func noEngine(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		t.Fatalf("docker engine required (CI=true): %v", err)
 	}
 	t.Skipf("no docker engine: %v", err)
@@ -147,7 +149,7 @@ func BuildImage(t testing.TB, cli *client.Client, goPkg string, labels map[strin
 		delete(imgCache, key)
 		ctx, cancel := cleanupCtx()
 		defer cancel()
-		if _, err := cli.ImageRemove(ctx, img.tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := cli.ImageRemove(ctx, img.tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("remove image %s: %v", img.tag, err)
 		}
 	})
@@ -328,7 +330,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		go func(id string) {
 			defer wg.Done()
 			err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if err != nil && !client.IsErrNotFound(err) {
+			if err != nil && !cerrdefs.IsNotFound(err) {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", id, err))
 				mu.Unlock()
@@ -341,7 +343,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		errs = append(errs, fmt.Errorf("list networks: %w", err))
 	}
 	for _, n := range ns {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}
@@ -350,7 +352,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		errs = append(errs, fmt.Errorf("list volumes: %w", err))
 	}
 	for _, v := range vs.Volumes {
-		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
 		}
 	}

@@ -1,5 +1,6 @@
 // Package gctune raises the garbage collector's target for the short,
-// allocation-heavy runs of unhost's commands.
+// allocation-heavy runs of unhost's commands. Only main calls it: the GC
+// target belongs to the whole process.
 package gctune
 
 import (

@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
+	"github.com/unhost/unhost/internal/ci"
 	"github.com/unhost/unhost/internal/dockertest"
 	"github.com/unhost/unhost/verify"
 )
@@ -83,7 +84,7 @@ func Env(t testing.TB) *client.Client {
 	t.Helper()
 	cli := dockertest.Client(t)
 	if _, err := verify.FindCompose(context.Background()); err != nil {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatalf("compose v2 required (CI=true): %v", err)
 		}
 		t.Skipf("no compose v2: %v", err)

@@ -1,4 +1,4 @@
-package main
+package atomicfile
 
 import (
 	"errors"
@@ -46,6 +46,21 @@ func readTestFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+// replaceOne replaces one file with data, reading what it holds first as
+// a caller does; a file that cannot be read is passed with no old content.
+func replaceOne(t *testing.T, path string, data []byte, backup bool) (string, error) {
+	t.Helper()
+	old, _ := os.ReadFile(path)
+	w, err := Replace([]Change{{Path: path, Old: old, New: data}}, Options{Backup: backup})
+	if err != nil {
+		return "", err
+	}
+	if len(w) != 1 || w[0].Path != path {
+		t.Fatalf("written %+v, want %s", w, path)
+	}
+	return w[0].Backup, nil
+}
+
 func checkOneLineError(t *testing.T, err error, path string) {
 	t.Helper()
 	if err == nil {
@@ -57,13 +72,13 @@ func checkOneLineError(t *testing.T, err error, path string) {
 	}
 }
 
-func TestWriteFileAtomicModes(t *testing.T) {
+func TestReplaceModes(t *testing.T) {
 	for _, mode := range []fs.FileMode{0o600, 0o640, 0o644, 0o755, 0o444, fs.ModeSetuid | 0o750, fs.ModeSetgid | 0o750} {
 		t.Run(mode.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "compose.yaml")
 			writeTestFile(t, path, "old\n", mode)
-			bp, err := writeFileAtomic(path, []byte("new\n"), false)
+			bp, err := replaceOne(t, path, []byte("new\n"), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,12 +102,12 @@ func TestWriteFileAtomicModes(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicEmptyAndLarge(t *testing.T) {
+func TestReplaceEmptyAndLarge(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f")
 	writeTestFile(t, path, "old\n", 0o644)
 	for _, data := range []string{"", strings.Repeat("x: 1\n", 200000)} {
-		if _, err := writeFileAtomic(path, []byte(data), false); err != nil {
+		if _, err := replaceOne(t, path, []byte(data), false); err != nil {
 			t.Fatal(err)
 		}
 		if got := readTestFile(t, path); got != data {
@@ -101,7 +116,7 @@ func TestWriteFileAtomicEmptyAndLarge(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicSymlink(t *testing.T) {
+func TestReplaceSymlink(t *testing.T) {
 	root := t.TempDir()
 	realDir := filepath.Join(root, "real")
 	linkDir := filepath.Join(root, "links")
@@ -125,15 +140,15 @@ func TestWriteFileAtomicSymlink(t *testing.T) {
 
 	for i, p := range []string{link, chain} {
 		data := []string{"via link\n", "via chain\n"}[i]
-		bp, err := writeFileAtomic(p, []byte(data), i == 0)
+		bp, err := replaceOne(t, p, []byte(data), i == 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := readTestFile(t, target); got != data {
 			t.Errorf("target content %q, want %q", got, data)
 		}
-		if i == 0 && bp != target+backupSuffix {
-			t.Errorf("backup at %q, want beside the target %q", bp, target+backupSuffix)
+		if i == 0 && bp != target+BackupSuffix {
+			t.Errorf("backup at %q, want beside the target %q", bp, target+BackupSuffix)
 		}
 	}
 	if dest, err := os.Readlink(link); err != nil || dest != filepath.Join("..", "real", "compose.yaml") {
@@ -152,34 +167,34 @@ func TestWriteFileAtomicSymlink(t *testing.T) {
 	if names := dirNames(t, linkDir); !slices.Equal(names, []string{"chain.yaml", "compose.yaml"}) {
 		t.Errorf("link folder holds %q", names)
 	}
-	if names := dirNames(t, realDir); !slices.Equal(names, []string{"compose.yaml", "compose.yaml" + backupSuffix}) {
+	if names := dirNames(t, realDir); !slices.Equal(names, []string{"compose.yaml", "compose.yaml" + BackupSuffix}) {
 		t.Errorf("target folder holds %q", names)
 	}
 }
 
-func TestWriteFileAtomicRelativePath(t *testing.T) {
+func TestReplaceRelativePath(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	writeTestFile(t, "compose.yaml", "old\n", 0o644)
-	bp, err := writeFileAtomic("compose.yaml", []byte("new\n"), true)
+	bp, err := replaceOne(t, "compose.yaml", []byte("new\n"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bp != "compose.yaml"+backupSuffix {
+	if bp != "compose.yaml"+BackupSuffix {
 		t.Errorf("backup path %q", bp)
 	}
 	if got := readTestFile(t, "compose.yaml"); got != "new\n" {
 		t.Errorf("content %q", got)
 	}
-	if names := dirNames(t, "."); !slices.Equal(names, []string{"compose.yaml", "compose.yaml" + backupSuffix}) {
+	if names := dirNames(t, "."); !slices.Equal(names, []string{"compose.yaml", "compose.yaml" + BackupSuffix}) {
 		t.Errorf("folder holds %q", names)
 	}
 }
 
-func TestWriteFileAtomicBackup(t *testing.T) {
+func TestReplaceBackup(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "compose.yaml")
-	b0 := path + backupSuffix
+	b0 := path + BackupSuffix
 	writeTestFile(t, path, "v1\n", 0o640)
 
 	steps := []struct {
@@ -216,7 +231,7 @@ func TestWriteFileAtomicBackup(t *testing.T) {
 		if s.setup != nil {
 			s.setup()
 		}
-		bp, err := writeFileAtomic(path, []byte(s.data), true)
+		bp, err := replaceOne(t, path, []byte(s.data), true)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
@@ -243,7 +258,7 @@ func TestWriteFileAtomicBackup(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicOwner(t *testing.T) {
+func TestReplaceOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("chown to another user needs root")
 	}
@@ -253,7 +268,7 @@ func TestWriteFileAtomicOwner(t *testing.T) {
 	if err := os.Chown(path, 1234, 5678); err != nil {
 		t.Fatal(err)
 	}
-	bp, err := writeFileAtomic(path, []byte("new\n"), true)
+	bp, err := replaceOne(t, path, []byte("new\n"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,11 +289,11 @@ func TestWriteFileAtomicOwner(t *testing.T) {
 
 // TestWriteFileAtomicRenameFails makes the last step fail and checks that
 // the original, the folder and any earlier backup are as they were.
-func TestWriteFileAtomicRenameFails(t *testing.T) {
+func TestReplaceRenameFails(t *testing.T) {
 	boom := errors.New("rename refused")
-	orig := renameFile
-	renameFile = func(string, string) error { return boom }
-	t.Cleanup(func() { renameFile = orig })
+	orig := rename
+	rename = func(string, string) error { return boom }
+	t.Cleanup(func() { rename = orig })
 
 	for _, existing := range []bool{false, true} {
 		dir := t.TempDir()
@@ -287,10 +302,10 @@ func TestWriteFileAtomicRenameFails(t *testing.T) {
 		want := []string{"compose.yaml"}
 		if existing {
 			// An identical backup from an earlier run must survive.
-			writeTestFile(t, path+backupSuffix, "old\n", 0o640)
-			want = append(want, "compose.yaml"+backupSuffix)
+			writeTestFile(t, path+BackupSuffix, "old\n", 0o640)
+			want = append(want, "compose.yaml"+BackupSuffix)
 		}
-		bp, err := writeFileAtomic(path, []byte("new\n"), true)
+		bp, err := replaceOne(t, path, []byte("new\n"), true)
 		if !errors.Is(err, boom) {
 			t.Fatalf("err = %v, want the rename error wrapped", err)
 		}
@@ -307,7 +322,7 @@ func TestWriteFileAtomicRenameFails(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicErrors(t *testing.T) {
+func TestReplaceErrors(t *testing.T) {
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "sub")
 	if err := os.Mkdir(sub, 0o755); err != nil {
@@ -320,7 +335,7 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 	full := filepath.Join(dir, "full.yaml")
 	writeTestFile(t, full, "old\n", 0o644)
 	for i := 0; i < maxBackups; i++ {
-		name := full + backupSuffix
+		name := full + BackupSuffix
 		if i > 0 {
 			name += "." + strconv.Itoa(i)
 		}
@@ -342,7 +357,7 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 	before := dirNames(t, dir)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			bp, err := writeFileAtomic(tc.path, []byte("new\n"), tc.backup)
+			bp, err := replaceOne(t, tc.path, []byte("new\n"), tc.backup)
 			checkOneLineError(t, err, tc.path)
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %v is not %v", err, tc.is)
