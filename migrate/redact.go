@@ -483,6 +483,13 @@ func maskContent(l string) string {
 	return l[:j] + mask + l[end:]
 }
 
+// RedactedDiff is the unified diff of the redacted files (RedactYAML of
+// each): the diff for a pull-request body. Its hunks are those of
+// UnifiedDiff(path, old, new), since redaction keeps lines in place.
+func RedactedDiff(path string, old, new []byte) string {
+	return UnifiedDiff(path, RedactYAML(old), RedactYAML(new))
+}
+
 // RedactDiff redacts a unified diff, for a pull-request body: the diff
 // written to standard output stays exact, the one shown to reviewers does
 // not carry the deployment's secrets. The old side (context and removed
