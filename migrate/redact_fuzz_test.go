@@ -209,7 +209,7 @@ func FuzzRedact(f *testing.F) {
 		snippet, secret, oneLine := secretPlace(pos, form, field, raw)
 		old := "services:\n  app:\n    image: nginx:1\n    network_mode: host\n" + snippet + "  db:\n    image: postgres\n"
 		neu := strings.Replace(old, "    network_mode: host\n", "    networks: [default]\n", 1)
-		if !leaked(old) || !strings.Contains(old, secret) {
+		if !leaked(old) {
 			t.Fatalf("the secret %q is not in the input:\n%s", secret, old)
 		}
 		check := func(what, out string) {
