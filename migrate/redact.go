@@ -205,13 +205,15 @@ func valueSpan(s string, i int, whole bool) span {
 }
 
 // closingQuote returns the index of the quote closing the one at i (or the
-// end of the line).
+// end of the line), past \" in double quotes and '' in single quotes.
 func closingQuote(s string, i int) int {
 	q := s[i]
 	for j := i + 1; j < len(s); j++ {
 		switch {
 		case s[j] == '\\' && q == '"':
 			j++
+		case s[j] == q && q == '\'' && j+1 < len(s) && s[j+1] == '\'':
+			j++ // '' is a quote inside single quotes
 		case s[j] == q:
 			return j
 		case s[j] == '\n':
