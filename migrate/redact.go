@@ -205,7 +205,8 @@ func valueSpan(s string, i int, whole bool) span {
 }
 
 // closingQuote returns the index of the quote closing the one at i (or the
-// end of the line), past \" in double quotes and '' in single quotes.
+// end of the line), past an escaped quote in double quotes and a doubled
+// quote in single quotes.
 func closingQuote(s string, i int) int {
 	q := s[i]
 	for j := i + 1; j < len(s); j++ {
