@@ -493,7 +493,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		}
 	}
 	if err != nil {
-		return nil, oneLineError(err)
+		return nil, locateLoadError(c.Files, err)
 	}
 	c.Project = project
 	// Files reached through extends: read them too, for positions.
