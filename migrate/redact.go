@@ -145,6 +145,9 @@ func secretSpans(s string) []span {
 			continue
 		}
 		sep := s[m[6]:m[7]]
+		if !lineKey(s, m[2]) && !strings.Contains(sep, "=") && proseWord(s, m[2], name) {
+			continue // "... is not a compose key: not a compose file"
+		}
 		if strings.Contains(sep, ":") && m[7] < len(s) && m[7] == m[6]+strings.Index(sep, ":")+1 && strings.HasPrefix(s[m[7]:], "//") {
 			continue // scheme://, not a key
 		}
@@ -152,6 +155,22 @@ func secretSpans(s string) []span {
 	}
 	sp = append(sp, flagSpans(s)...)
 	return sp
+}
+
+// proseWord reports whether name, found mid-string before a colon, reads as
+// a word of a sentence rather than a key: lower-case letters only, not
+// after a flow collection's '{' or ',', a quote, or a query's '?', '&', ';'.
+func proseWord(s string, i int, name string) bool {
+	for _, r := range name {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	j := i - 1
+	for j >= 0 && (s[j] == ' ' || s[j] == '\t') {
+		j--
+	}
+	return j >= 0 && !strings.ContainsRune("{,\"'?&;", rune(s[j]))
 }
 
 // lineKey reports whether the key at i starts its line's content: only

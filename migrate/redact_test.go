@@ -46,6 +46,10 @@ func TestRedact(t *testing.T) {
 		{"redis://localhost:6379/0", "redis://localhost:6379/0"},
 		{"PORT: 8080", "PORT: 8080"},
 		{"secrets:", "secrets:"},
+		{`top-level key "x" is not a compose key: not a compose file`, `top-level key "x" is not a compose key: not a compose file`},
+		{"{password: pw, user: u}", "{password: ***, user: u}"},
+		{"host=db user=app password=pw dbname=x", "host=db user=app password=*** dbname=x"},
+		{"https://h/x?a=1&token=abc", "https://h/x?a=1&token=***"},
 		{"  secrets: [db_password]", "  secrets: [db_password]"},
 		{"command: redis-server --auth --port 6379", "command: redis-server --auth --port 6379"},
 	}
