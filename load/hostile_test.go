@@ -277,3 +277,26 @@ func TestLoadMaxFileSize(t *testing.T) {
 		t.Fatalf("default limit: %v", err)
 	}
 }
+
+// TestLoadRootComposeFiles checks the compose files themselves and include
+// targets against Root.
+func TestLoadRootComposeFiles(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "repo")
+	out := write(t, filepath.Join(base, "elsewhere", "compose.yaml"), webService)
+	link := filepath.Join(root, "compose.yaml")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(out, link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadCompose(context.Background(), ComposeOptions{Files: []string{link}, WorkDir: root, Root: root})
+	checkLoadError(t, err, ErrOutsideRoot, "compose.yaml: outside the root "+root+" (through a symlink to "+out+")")
+	if _, err := LoadCompose(context.Background(), ComposeOptions{Files: []string{link}, WorkDir: root, Root: root, AllowOutside: true}); err != nil {
+		t.Errorf("allowed outside: %v", err)
+	}
+	inc := write(t, filepath.Join(root, "inc.yaml"), "include:\n  - "+out+"\n")
+	_, err = LoadCompose(context.Background(), ComposeOptions{Files: []string{inc}, WorkDir: root, Root: root})
+	checkLoadError(t, err, ErrOutsideRoot, out+": outside the root")
+}

@@ -77,9 +77,11 @@ func ParseYAML(show string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-// estimateNodes counts, without parsing, an upper estimate of the nodes a
-// YAML text holds (each plain word, quoted string, block scalar and
-// collection start counts one), stopping once past limit. It returns the
+// estimateNodes counts, without parsing, an estimate of the nodes a YAML
+// text holds (each plain word or indicator, quoted string, block scalar and
+// flow collection start counts one; a block mapping's key stands for it
+// too, so the count is at least half the real one), stopping once past
+// limit. It returns the
 // count and the line where it stopped.
 func estimateNodes(data []byte, limit int) (int, int) {
 	n, line := 0, 1
@@ -167,13 +169,10 @@ func estimateNodes(data []byte, limit int) (int, int) {
 				}
 			}
 		default:
-			start := i
 			for i < len(data) && !isSpaceOrFlow(data[i]) {
 				i++
 			}
-			if !(i-start == 1 && (c == '-' || c == '?' || c == ':')) {
-				n++ // a word (not a lone indicator)
-			}
+			n++ // a word, or an indicator: "- - x" nests sequences
 			tokenStart = true
 		}
 		if i > 0 && i <= len(data) {
