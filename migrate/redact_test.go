@@ -185,3 +185,58 @@ func TestRedactDiff(t *testing.T) {
 		t.Errorf("RedactDiff:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestRedactedDiffIssueLeaks is the file that leaked through the PR body
+// (issue 13): every secret in it must be gone from the diff shown.
+func TestRedactedDiffIssueLeaks(t *testing.T) {
+	old := `services:
+  api:
+    image: api
+    network_mode: host
+    environment:
+      DATABASE_URL: postgres://api:pa/ss@localhost:5432/api
+      MYSQL_PWD: mysqlpwd1
+      DB_PASS: dbpass2
+      SMTP_PASS: smtppass3
+      SENTRY_URL: https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/2
+    healthcheck:
+      test: ["CMD", "curl", "-H", "Authorization: Bearer bearertok4", "http://localhost"]
+  cache:
+    image: redis
+    network_mode: host
+    command: redis-server --bind 127.0.0.1 --requirepass requirepw5 --port 6379
+  keydb:
+    image: keydb
+    network_mode: host
+    command:
+      - keydb-server
+      - --auth
+      - authpw6
+  db:
+    image: mysql
+    network_mode: host
+    healthcheck:
+      test: mysqladmin ping -h 127.0.0.1 -pmysqlpw
+    x-key: |
+      -----BEGIN PRIVATE KEY-----
+      MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7
+      -----END PRIVATE KEY-----
+`
+	neu := strings.ReplaceAll(old, "network_mode: host", "networks: [default]")
+	neu = strings.ReplaceAll(neu, "--bind 127.0.0.1", "--bind 0.0.0.0")
+	neu = strings.ReplaceAll(neu, "127.0.0.1 -pmysqlpw", "db -pmysqlpw")
+	got := RedactedDiff("compose.yaml", []byte(old), []byte(neu))
+	for _, secret := range []string{"pa/ss", "mysqlpwd1", "dbpass2", "smtppass3", "0123456789abcdef", "bearertok4", "requirepw5", "authpw6", "mysqlpw", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("the diff shows %q:\n%s", secret, got)
+		}
+	}
+	if !strings.Contains(got, "+    command: redis-server --bind 0.0.0.0 --requirepass *** --port 6379") {
+		t.Errorf("the rewritten line is not shown redacted:\n%s", got)
+	}
+	// the line-by-line redaction of the real diff, as the PR body has it
+	// today, must not leak either
+	if d := RedactDiff(UnifiedDiff("compose.yaml", []byte(old), []byte(neu))); strings.Contains(d, "requirepw5") || strings.Contains(d, "mysqlpw") || strings.Contains(d, "authpw6") {
+		t.Errorf("RedactDiff leaks:\n%s", d)
+	}
+}
