@@ -300,3 +300,11 @@ func TestLoadRootComposeFiles(t *testing.T) {
 	_, err = LoadCompose(context.Background(), ComposeOptions{Files: []string{inc}, WorkDir: root, Root: root})
 	checkLoadError(t, err, ErrOutsideRoot, out+": outside the root")
 }
+
+// TestLoadPreStartFiles checks the env and label files of pre_start hooks.
+func TestLoadPreStartFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, filepath.Join(dir, "compose.yaml"), webService+"    pre_start:\n      - image: busybox\n        command: [\"true\"]\n        label_file: /dev/zero\n")
+	_, err := LoadCompose(context.Background(), ComposeOptions{Files: []string{p}, WorkDir: dir})
+	checkLoadError(t, err, ErrNotRegular, "services.web.pre_start.label_file: /dev/zero: not a regular file")
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -395,26 +396,38 @@ func (c *Compose) checkServiceFiles(workDir string) error {
 	sort.Strings(names)
 	for _, name := range names {
 		s := p.AllServices()[name]
-		for _, ef := range s.EnvFiles {
-			path := ef.Path
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(p.WorkingDir, path)
-			}
-			if _, err := os.Stat(path); err != nil {
-				c.MissingEnvFiles = append(c.MissingEnvFiles, DisplayPath(path, workDir))
-				continue
-			}
-			if err := checkFile(c.Limits, path, workDir); err != nil {
-				return c.keyError(name, "env_file", err)
-			}
+		specs := []types.ContainerSpec{s.ContainerSpec}
+		for _, h := range s.PreStart {
+			specs = append(specs, h.ContainerSpec) // pre_start hooks carry env and label files too
 		}
-		for _, lf := range s.LabelFiles {
-			path := lf
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(p.WorkingDir, path)
+		for k, spec := range specs {
+			key := func(k string) string { return k }
+			if k > 0 {
+				key = func(k string) string { return "pre_start." + k }
 			}
-			if err := checkFile(c.Limits, path, workDir); err != nil {
-				return c.keyError(name, "label_file", err)
+			for _, ef := range spec.EnvFiles {
+				path := ef.Path
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(p.WorkingDir, path)
+				}
+				if _, err := os.Stat(path); err != nil {
+					if k == 0 {
+						c.MissingEnvFiles = append(c.MissingEnvFiles, DisplayPath(path, workDir))
+					}
+					continue
+				}
+				if err := checkFile(c.Limits, path, workDir); err != nil {
+					return c.keyError(name, key("env_file"), err)
+				}
+			}
+			for _, lf := range spec.LabelFiles {
+				path := lf
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(p.WorkingDir, path)
+				}
+				if err := checkFile(c.Limits, path, workDir); err != nil {
+					return c.keyError(name, key("label_file"), err)
+				}
 			}
 		}
 	}
@@ -425,8 +438,9 @@ func (c *Compose) checkServiceFiles(workDir string) error {
 func (c *Compose) keyError(service, key string, err error) error {
 	field := "services." + service + "." + key
 	refs := c.ServiceNodes(service)
+	last := key[strings.LastIndexByte(key, '.')+1:]
 	for i := len(refs) - 1; i >= 0; i-- {
-		if k, _ := MapEntry(refs[i].Node, key); k != nil {
+		if k, _ := MapEntry(refs[i].Node, last); k != nil {
 			return fmt.Errorf("%s: %s: %w", refs[i].File.PosOf(k), field, err)
 		}
 	}
