@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,8 +31,9 @@ const Placeholder = "0"
 
 // MaxAliasExpansion bounds how many nodes a file may expand to through YAML
 // aliases. Real Compose files stay far below; an alias bomb goes far above,
-// and compose-go would spin on it.
-const MaxAliasExpansion = 200_000
+// and compose-go would spin on it. It is MaxNodes: what aliases expand to
+// costs compose-go what as many written nodes cost.
+const MaxAliasExpansion = MaxNodes
 
 // ComposeOptions say which Compose files to load, as `docker compose` does.
 type ComposeOptions struct {
@@ -79,6 +81,9 @@ type Compose struct {
 	// Lenient is true when the project loaded only without schema and
 	// consistency checks, because unset variables broke them.
 	Lenient bool
+	// Limits bound every file the load read; readers of further files
+	// named by the project (env files, mount sources) use them too.
+	Limits Limits
 
 	po       *cli.ProjectOptions
 	loadOpts []func(*loader.Options)
@@ -98,7 +103,7 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (map[s
 	}
 	details, err := c.po.ReadConfigFiles(ctx, wd, c.po)
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err))
+		return nil, oneLineError(err)
 	}
 	details.Environment = c.po.Environment
 	for i := range details.ConfigFiles {
@@ -141,7 +146,7 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (map[s
 		model, err = loader.LoadModelWithContext(ctx, *details, opts...)
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err))
+		return nil, oneLineError(err)
 	}
 	return model, nil
 }
@@ -213,8 +218,9 @@ func (f *SourceFile) LineStart(line int) int {
 // Lines is the number of lines in the file.
 func (f *SourceFile) Lines() int { return len(f.lineStarts) }
 
-// ParseSource reads YAML text into a SourceFile, refusing alias bombs and
-// anything that is not a single YAML mapping document. Errors carry
+// ParseSource reads YAML text into a SourceFile, refusing what ParseYAML
+// refuses (too many nodes, too deep, alias bombs) and anything that is not
+// a YAML mapping document. Errors carry
 // file:line:col where the parser gives one.
 func ParseSource(path, abs string, data []byte) (*SourceFile, error) {
 	f := &SourceFile{Path: path, Abs: abs, Data: data}
@@ -230,22 +236,15 @@ func ParseSource(path, abs string, data []byte) (*SourceFile, error) {
 	if !utf8.Valid(data) || containsNUL(data) {
 		return nil, fmt.Errorf("%s: not a text file", path)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s:%s", path, yamlErrorText(err))
+	root, err := ParseYAML(path, data)
+	if err != nil {
+		return nil, err
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil || root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return f, nil // empty document
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return f, nil
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d:%d: top level is not a mapping: not a compose file", path, root.Line, root.Column)
-	}
-	if n := AliasExpansion(root); n > MaxAliasExpansion {
-		return nil, fmt.Errorf("%s: yaml aliases expand to more than %d nodes: refusing a possible alias bomb", path, MaxAliasExpansion)
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
@@ -330,7 +329,8 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 	if workDir == "" {
 		workDir = "."
 	}
-	c := &Compose{}
+	lim := o.Limits()
+	c := &Compose{Limits: lim}
 	var envFiles []string
 	for _, ef := range o.EnvFiles {
 		if _, err := os.Stat(ef); err != nil {
@@ -340,6 +340,9 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		}
 		envFiles = append(envFiles, ef)
 	}
+	// compose-go reads the env files (--env-file, else .env) itself, and
+	// include and extends targets: the guard checks each first
+	var g *guard
 	var mu sync.Mutex
 	unset := map[string]bool{}
 	record := func(name string) {
@@ -393,12 +396,25 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 			lo.SkipValidation = true
 			lo.SkipConsistencyCheck = true
 		}
+		// label files are read after loading, once checked
+		lo.SkipResolveLabels = true
+		if g != nil {
+			lo.ResourceLoaders = append([]loader.ResourceLoader{g}, lo.ResourceLoaders...)
+		}
 	}
 	c.loadOpts = []func(*loader.Options){loadOpt}
 	opts := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(o.ProjectDirectory),
 		cli.WithEnv(o.Env),
 		cli.WithEnvFiles(envFiles...),
+		func(po *cli.ProjectOptions) error {
+			for _, ef := range po.EnvFiles {
+				if err := checkFile(lim, ef, workDir); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 		cli.WithDotEnv,
 		cli.WithConfigFileEnv,
 		cli.WithDefaultConfigPath,
@@ -411,6 +427,10 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 	}
 	po, err := cli.NewProjectOptions(o.Files, opts...)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.Is(err, ErrNotRegular) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOutsideRoot) || errors.Is(err, ErrPseudoFile) || errors.As(err, &pe) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("compose options: %w", err)
 	}
 	if len(po.ConfigPaths) == 0 {
@@ -425,8 +445,11 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		if p == "-" {
 			return nil, errors.New("reading compose from standard input is not supported: name a file with -f")
 		}
-		sf, err := parsedOrRead(o.Parsed, p, workDir)
+		sf, err := parsedOrRead(lim, o.Parsed, p, workDir)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkIncludeEnvFiles(lim, sf, workDir); err != nil {
 			return nil, err
 		}
 		if sf.Root == nil {
@@ -439,6 +462,15 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		}
 	}
 	noVars = !hasVars && !usesInclude(c.Files)
+	pwd, err := po.GetWorkingDir()
+	if err != nil {
+		return nil, err
+	}
+	g = newGuard(lim, workDir, pwd)
+	for _, f := range c.Files {
+		g.addBase(filepath.Dir(f.Abs))
+		g.ok[f.Abs] = true
+	}
 	if po.Name == "" {
 		// Decide the project name as compose would (COMPOSE_PROJECT_NAME,
 		// then name: in the files, then the folder), from the files we
@@ -461,7 +493,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err))
+		return nil, locateLoadError(c.Files, err)
 	}
 	c.Project = project
 	// Files reached through extends: read them too, for positions.
@@ -478,7 +510,7 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 			continue
 		}
 		seen[abs] = true
-		if sf, err := readSource(abs, workDir); err == nil && sf.Root != nil {
+		if sf, err := readSource(lim, abs, workDir); err == nil && sf.Root != nil {
 			c.Files = append(c.Files, sf)
 		}
 	}
@@ -489,12 +521,11 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 		c.Unset = append(c.Unset, v)
 	}
 	sort.Strings(c.Unset)
-	for _, s := range project.AllServices() {
-		for _, ef := range s.EnvFiles {
-			if _, err := os.Stat(ef.Path); err != nil {
-				c.MissingEnvFiles = append(c.MissingEnvFiles, DisplayPath(ef.Path, workDir))
-			}
-		}
+	if err := c.checkServiceFiles(workDir); err != nil {
+		return nil, err
+	}
+	if c.Project, err = c.Project.WithServicesLabelsResolved(false); err != nil {
+		return nil, oneLineError(err)
 	}
 	sort.Strings(c.MissingEnvFiles)
 	return c, nil
@@ -525,7 +556,7 @@ func collectExtendsFiles(c *Compose, f *SourceFile, seen map[string]bool, workDi
 			continue
 		}
 		seen[abs] = true
-		sf, err := readSource(abs, workDir)
+		sf, err := readSource(c.Limits, abs, workDir)
 		if err != nil || sf.Root == nil {
 			continue
 		}
@@ -543,19 +574,15 @@ func loadProject(ctx context.Context, po *cli.ProjectOptions) (p *types.Project,
 	return po.LoadProject(ctx)
 }
 
-func readSource(p, workDir string) (*SourceFile, error) {
+func readSource(lim Limits, p, workDir string) (*SourceFile, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	show := DisplayPath(abs, workDir)
-	data, err := os.ReadFile(abs)
+	data, err := lim.ReadFile(abs)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %w", show, pe.Err)
-		}
-		return nil, fmt.Errorf("%s: %w", show, err)
+		return nil, relabel(err, abs, show)
 	}
 	return ParseSource(show, abs, data)
 }
@@ -571,6 +598,11 @@ func DisplayPath(abs, workDir string) string {
 		return abs
 	}
 	return filepath.ToSlash(rel)
+}
+
+// oneLineError is err on one line, still wrapping it.
+func oneLineError(err error) error {
+	return &relabelled{msg: oneLine(err), err: err}
 }
 
 func oneLine(err error) string {
@@ -701,7 +733,7 @@ func usesInclude(files []*SourceFile) bool {
 
 // parsedOrRead returns the already parsed file for path p, else reads and
 // parses it.
-func parsedOrRead(parsed []*SourceFile, p, workDir string) (*SourceFile, error) {
+func parsedOrRead(lim Limits, parsed []*SourceFile, p, workDir string) (*SourceFile, error) {
 	if abs, err := filepath.Abs(p); err == nil {
 		for _, sf := range parsed {
 			if sf.Abs == abs {
@@ -709,7 +741,7 @@ func parsedOrRead(parsed []*SourceFile, p, workDir string) (*SourceFile, error) 
 			}
 		}
 	}
-	return readSource(p, workDir)
+	return readSource(lim, p, workDir)
 }
 
 // projectName returns the project name compose would infer, when it can be
