@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -179,6 +180,7 @@ func notLoadable(f *File, reason, how, workDir string) []Finding {
 		reason = strings.ReplaceAll(reason, wd+string(filepath.Separator), "")
 	}
 	reason = strings.TrimPrefix(reason, f.Show+":")
+	reason = sortPropertyLists(reason)
 	reason = strings.TrimSpace(strings.TrimPrefix(reason, fmt.Sprintf("%d:%d:", line, col)))
 	what := "its YAML structure"
 	if how == "text" {
@@ -189,6 +191,21 @@ func notLoadable(f *File, reason, how, workDir string) []Finding {
 		format: fmt.Sprintf("compose cannot load this file (%s): it was scanned from %s only, and `unhost migrate` cannot rewrite it; %s",
 			oneLine(migrate.Redact(reason)), what, fix),
 		Fix: fix}}
+}
+
+// propertyListRe matches the list of keys in compose-go's schema errors,
+// which it prints in map order.
+var propertyListRe = regexp.MustCompile(`properties ('[^']*'(?:, '[^']*')+) not allowed`)
+
+// sortPropertyLists sorts the keys that a schema error lists, so that the
+// same file gives the same finding on every run.
+func sortPropertyLists(reason string) string {
+	return propertyListRe.ReplaceAllStringFunc(reason, func(m string) string {
+		sub := propertyListRe.FindStringSubmatch(m)
+		keys := strings.Split(sub[1], ", ")
+		sort.Strings(keys)
+		return strings.Replace(m, sub[1], strings.Join(keys, ", "), 1)
+	})
 }
 
 // errorPos finds "FILE:LINE:COL:" at the start of an error message.
