@@ -96,12 +96,21 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-var hostDefaultRe = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=]host\}$`)
-
-// isHostMode reports whether a written network_mode value means host.
-func isHostMode(v string) bool {
-	v = strings.TrimSpace(v)
-	return v == "host" || hostDefaultRe.MatchString(v)
+// onHostNetwork reports whether a service of the view is on the host
+// network: network_mode host, or a network that stands for it. The views
+// decide both when they are built: from analysis.OnHostNetwork's inputs
+// when the project loaded, from the raw-YAML predicates (hostModeValue,
+// isHostNetworkDef) when it did not.
+func (v *view) onHostNetwork(s *service) bool {
+	if s.mode == "host" {
+		return true
+	}
+	for _, n := range s.networks {
+		if v.hostNets[n] {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *view) migrateSays(name string) (fixed bool, advice string) {

@@ -133,6 +133,9 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 			}
 		}
 	}()
+	if p.Loadable() && len(p.Files) == 1 && !needsModel(p.Files[0], o.Env) {
+		return scanStructure(p.Files[0])
+	}
 	if p.Loadable() {
 		var names []string
 		var parsed []*load.SourceFile
