@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/unhost/unhost/internal/gctune"
 	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 )
@@ -63,13 +62,12 @@ type Report struct {
 }
 
 // Scan scans the given files and folders. It fails only when a path cannot
-// be read at all; every problem inside a file is a finding. Unless GOGC is
-// set, it raises the garbage collector's target while it runs.
+// be read at all; every problem inside a file is a finding. It leaves
+// process-wide settings alone: the GC target is main's (internal/gctune).
 func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	if o.WorkDir == "" {
 		o.WorkDir = "."
 	}
-	defer gctune.Raise()()
 	projects, err := Discover(paths, o.WorkDir)
 	if err != nil {
 		return nil, err

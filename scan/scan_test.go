@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/internal/gctune"
 )
 
 func TestSuppressedByComment(t *testing.T) {
@@ -273,6 +275,7 @@ func BenchmarkScanFloor(b *testing.B) {
 func BenchmarkScan(b *testing.B) {
 	tmp, files := benchTree(b)
 	n := len(files)
+	defer gctune.Raise()() // as main does for every command
 	b.ReportMetric(float64(n), "files")
 	var scanT, floorT time.Duration
 	b.ResetTimer()
