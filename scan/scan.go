@@ -28,6 +28,9 @@ type Options struct {
 	Workers int
 	// Baseline, when set, hides the findings it lists.
 	Baseline *Baseline
+	// Bounds limit what is read: files scan finds, and those compose-go
+	// reads for them (env files, extends and include targets).
+	Bounds
 }
 
 // Finding is one problem at one place.
@@ -44,6 +47,11 @@ type Finding struct {
 	Fix string `json:"fix"`
 	// FixedByMigrate is true when `unhost migrate` resolves the finding.
 	FixedByMigrate bool `json:"fixed_by_migrate"`
+	// Note marks a finding that informs without asking for a change: a
+	// file that was not read, a service kept on the host network for a
+	// stated reason. It is reported at SARIF level note and does not make
+	// the scan fail (exit 3) unless it is strict.
+	Note bool `json:"note,omitempty"`
 	// Fingerprint identifies the finding across line moves.
 	Fingerprint string `json:"fingerprint"`
 
@@ -68,7 +76,7 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	if o.WorkDir == "" {
 		o.WorkDir = "."
 	}
-	projects, err := Discover(paths, o.WorkDir)
+	projects, err := DiscoverBounded(paths, o.WorkDir, o.Bounds)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +106,9 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	var all []Finding
 	for i, p := range projects {
 		for _, f := range p.Files {
-			files[f.Abs] = true
+			if f.Kind != KindSkipped {
+				files[f.Abs] = true
+			}
 			texts.put(f.Show, f.Data)
 		}
 		all = append(all, results[i]...)
@@ -131,6 +141,9 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 			}
 		}
 	}()
+	if len(p.Files) == 1 && p.Files[0].Kind == KindSkipped {
+		return skippedFinding(p.Files[0])
+	}
 	if p.Loadable() && len(p.Files) == 1 && !needsModel(p.Files[0], o.Env) {
 		return scanStructure(p.Files[0])
 	}
@@ -143,7 +156,8 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 				parsed = append(parsed, f.Source)
 			}
 		}
-		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed})
+		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed,
+			MaxFileSize: o.max(), Root: p.Files[0].ScanRoot, AllowOutside: o.AllowOutside})
 		if err == nil {
 			for _, sf := range c.Files {
 				texts.put(sf.Path, sf.Data)
@@ -160,6 +174,13 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 		out = append(out, fallback(f, f.Reason, o.WorkDir)...)
 	}
 	return out
+}
+
+// skippedFinding reports a file that was not read.
+func skippedFinding(f *File) []Finding {
+	fix := "keep Compose files regular files of sensible size inside the repository; scan the target itself if it is meant to be scanned"
+	return []Finding{{Rule: RuleSkipped, File: f.Show, Line: 1, Col: 1, Note: true,
+		format: "skipped: " + f.Reason + "; " + fix, Fix: fix}}
 }
 
 // fallback scans a file that Compose cannot load from its structure, or its

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/unhost/unhost/load"
 )
 
 // fixtureDir holds the repo-like tree of hand-written scan fixtures.
@@ -22,6 +24,9 @@ func scanIn(t *testing.T, o *scanOptions) (string, string, int) {
 	o.stdout, o.stderr = &out, &errb
 	if o.format == "" {
 		o.format = "text"
+	}
+	if o.maxFileSize == 0 {
+		o.maxFileSize = load.DefaultMaxFileSize // the flag's default
 	}
 	err := runScan(context.Background(), o)
 	code := ExitOK
