@@ -33,7 +33,11 @@ func findingsText(rep *Report) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "files scanned: %d, suppressed: %d\n", rep.Files, rep.Suppressed)
 	for _, f := range rep.Findings {
-		fmt.Fprintf(&b, "%s:%d:%d: %s [%s] fixed=%v fp=%s\n\t%s\n", f.File, f.Line, f.Col, f.Rule,
+		note := ""
+		if f.Note {
+			note = " note"
+		}
+		fmt.Fprintf(&b, "%s:%d:%d: %s%s [%s] fixed=%v fp=%s\n\t%s\n", f.File, f.Line, f.Col, f.Rule, note,
 			strings.Join(f.Services, ","), f.FixedByMigrate, f.Fingerprint, consistencyRe.ReplaceAllString(f.Message, "service S $1"))
 	}
 	return b.Bytes()

@@ -203,6 +203,17 @@ func (r *Report) Failing(strict bool) bool {
 	return false
 }
 
+// Notes counts the findings that are notes.
+func (r *Report) Notes() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Note {
+			n++
+		}
+	}
+	return n
+}
+
 // ruleName turns a rule ID into the PascalCase name SARIF viewers show.
 func ruleName(id string) string {
 	var b strings.Builder

@@ -23,6 +23,7 @@ func TestSuppressedByComment(t *testing.T) {
 		"    # unhost:ignore",  // 6
 		"    x: 1",             // 7
 		"    y: 2",             // 8
+		`      - "8080:8080" # unhost:ignore all-interfaces -- published by unhost migrate: same reach as before`, // 9
 	}
 	for _, tc := range []struct {
 		rule string
@@ -38,6 +39,8 @@ func TestSuppressedByComment(t *testing.T) {
 		{RuleLoopbackReference, 7, true}, // no rule named: all rules
 		{RuleHostNetwork, 8, false},
 		{RuleHostNetwork, 1, false},
+		{RuleAllInterfaces, 9, true}, // migrate's marker
+		{RuleHostNetwork, 9, false},
 	} {
 		if got := suppressedByComment(Finding{Rule: tc.rule, Line: tc.line}, lines); got != tc.want {
 			t.Errorf("%s at line %d: suppressed %v, want %v", tc.rule, tc.line, got, tc.want)

@@ -125,6 +125,9 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	}
 	if o.format == "text" {
 		fmt.Fprintf(o.stderr, "%d finding(s) in %d file(s) scanned", len(rep.Findings), rep.Files)
+		if n := rep.Notes(); n > 0 {
+			fmt.Fprintf(o.stderr, ", %d of them note(s) (exit 3 only with --strict)", n)
+		}
 		if rep.Suppressed > 0 {
 			fmt.Fprintf(o.stderr, ", %d suppressed", rep.Suppressed)
 		}
