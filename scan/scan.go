@@ -86,22 +86,9 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	}
 	results := make([][]Finding, len(projects))
 	texts := &textCache{data: map[string][]byte{}}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				results[i] = scanProject(ctx, projects[i], o, texts)
-			}
-		}()
-	}
-	for i := range projects {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	parallel(len(projects), workers, func(i int) {
+		results[i] = scanProject(ctx, projects[i], o, texts)
+	})
 	files := map[string]bool{}
 	var all []Finding
 	for i, p := range projects {
@@ -128,6 +115,26 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 		rep.Findings = []Finding{}
 	}
 	return rep, nil
+}
+
+// parallel calls f(i) for every i below n, on workers goroutines.
+func parallel(n, workers int, f func(i int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 // scanProject loads one project and scans it, falling back to each file's
