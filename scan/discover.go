@@ -207,7 +207,9 @@ func DiscoverBounded(paths []string, workDir string, b Bounds) ([]*Project, erro
 			if _, err := os.Lstat(abs); err == nil {
 				f := classify(abs, root, workDir, b)
 				files[abs] = f
-				order = append(order, abs) // reported if skipped
+				if f != nil && f.Kind == KindSkipped {
+					order = append(order, abs) // reported, though not named
+				}
 				return f
 			}
 		}
