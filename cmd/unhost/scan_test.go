@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/unhost/unhost/load"
 )
@@ -446,6 +450,77 @@ func TestScanBoundsUsage(t *testing.T) {
 	} {
 		if code := run(args); code != ExitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestScanBoundedCLI runs `unhost scan` in a child process on a tree of
+// hostile files (a sparse 3 GB file, a FIFO, symlinks to /dev/zero, to
+// /proc and out of the tree) and wants the answer within 10 s and a peak
+// resident set under 200 MB, measured by the kernel (getrusage maxrss).
+func TestScanBoundedCLI(t *testing.T) {
+	if dir := os.Getenv("UNHOST_SCAN_CHILD"); dir != "" {
+		os.Exit(run([]string{"scan", "--format", "json", dir}))
+	}
+	dir := t.TempDir()
+	big, err := os.Create(filepath.Join(dir, "big.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Truncate(3 << 30); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.yml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"zero.yml": "/dev/zero", "environ.yml": "/proc/self/environ", "out.yml": "/etc/hostname"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: example/api\n    network_mode: host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScanBoundedCLI$")
+	cmd.Env = append(os.Environ(), "UNHOST_SCAN_CHILD="+dir)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	start := time.Now()
+	err = cmd.Run()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("no answer within 10 s")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitFindings {
+		t.Fatalf("exit %v, want %d (the host-network service); output:\n%s", err, ExitFindings, out.String())
+	}
+	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	t.Logf("answered in %v, peak RSS %d MB", took.Round(time.Millisecond), maxRSS>>20)
+	if maxRSS >= 200<<20 {
+		t.Errorf("peak RSS %d MB, want under 200 MB", maxRSS>>20)
+	}
+	var rep struct {
+		Findings []struct{ Rule, File, Message string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	skipped := map[string]string{}
+	for _, f := range rep.Findings {
+		if f.Rule == "skipped" {
+			skipped[filepath.Base(f.File)] = f.Message
+		}
+	}
+	for file, want := range map[string]string{
+		"big.yml": "larger than --max-file-size", "pipe.yml": "not a regular file",
+		"zero.yml": "leads out of the scanned root", "environ.yml": "leads out of the scanned root", "out.yml": "leads out of the scanned root",
+	} {
+		if !strings.Contains(skipped[file], want) {
+			t.Errorf("%s: skipped finding %q, want it to say %q", file, skipped[file], want)
 		}
 	}
 }
