@@ -185,7 +185,17 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 
 // skippedFinding reports a file that was not read.
 func skippedFinding(f *File) []Finding {
-	fix := "keep Compose files regular files of sensible size inside the repository; scan the target itself if it is meant to be scanned"
+	var fix string
+	switch {
+	case strings.HasPrefix(f.Reason, "larger than"):
+		fix = "if it is a Compose file meant to be scanned, raise --max-file-size"
+	case strings.HasPrefix(f.Reason, "leads out"):
+		fix = "put the file itself in the repository, or pass --allow-outside if what the symlink leads to is meant to be scanned"
+	case strings.HasPrefix(f.Reason, "not a regular file"):
+		fix = "scan reads only regular files: replace it with one if it is meant to be scanned"
+	default:
+		fix = "make it readable, or remove it if it is not meant to be scanned"
+	}
 	return []Finding{{Rule: RuleSkipped, File: f.Show, Line: 1, Col: 1, Note: true,
 		format: "skipped: " + f.Reason + "; " + fix, Fix: fix}}
 }
