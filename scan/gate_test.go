@@ -2,9 +2,11 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/unhost/unhost/load"
@@ -73,6 +75,24 @@ func TestScanGateAgrees(t *testing.T) {
 			return nil
 		})
 	}
+	// files made to take the cheap path through every way YAML and
+	// Compose combine a service's ports
+	synth := t.TempDir()
+	for i, text := range []string{
+		"services:\n  web: {image: nginx, ports: ['80:80', '10.0.0.2:81:81', {target: 82, published: '82'}, {target: 83, host_ip: 10.0.0.1}]}\n",
+		"x-p: &p\n  ports: ['8080:80']\n  image: x\nservices:\n  a: {<<: *p}\n  b:\n    <<: *p\n    ports: ['9090:90']\n",
+		"x-a: &a {ports: ['1:1'], image: x}\nx-b: &b {ports: ['2:2'], image: y}\nservices:\n  m: {<<: [*a, *b]}\n",
+		"services:\n  base: {image: x, ports: ['7000:7000']}\n  child: {extends: base, ports: ['7001:7001']}\n  other: {extends: {service: base}}\n",
+		"services:\n  n: {image: x, network_mode: none, ports: ['5:5']}\n  br: {image: x, network_mode: bridge, ports: ['6:6']}\n",
+		"services:\n  p: {image: x, profiles: [debug], ports: ['3000-3005:3000-3005/udp']}\n  q: {build: ., expose: ['9']}\n",
+		"services:\n  w: &w {image: x, ports: ['4:4']}\n  v: *w\n",
+	} {
+		name := filepath.Join(synth, fmt.Sprintf("synth%d.yaml", i))
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
 	taken := 0
 	for _, p := range files {
 		data, err := os.ReadFile(p)
@@ -82,6 +102,9 @@ func TestScanGateAgrees(t *testing.T) {
 		abs, _ := filepath.Abs(p)
 		f := Classify(filepath.ToSlash(p), abs, data)
 		if f == nil || f.Kind != KindCompose || needsModel(f, nil) {
+			if strings.Contains(p, "synth") {
+				t.Errorf("%s does not take the cheap path", p)
+			}
 			continue
 		}
 		taken++
