@@ -99,7 +99,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	opts := scan.Options{WorkDir: o.workDir, Env: o.env, Workers: o.workers,
 		Bounds: scan.Bounds{MaxFileSize: o.maxFileSize, AllowOutside: o.allowOutside}}
 	if o.baseline != "" {
-		b, err := scan.ReadBaseline(o.baseline)
+		b, err := scan.ReadBaseline(o.baseline, opts.Bounds)
 		if err != nil {
 			return err
 		}

@@ -442,6 +442,31 @@ func TestScanMigratePublishedMarker(t *testing.T) {
 	}
 }
 
+// TestScanBaselineBounded: the baseline file is read within the bounds
+// too: a FIFO named as baseline is an error, not a hang.
+func TestScanBaselineBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "base.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var errOut string
+	var code int
+	go func() {
+		_, errOut, code = scanIn(t, &scanOptions{paths: []string{dir}, baseline: fifo})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO as baseline: no answer within 10 s")
+	}
+	if code != ExitError || !strings.Contains(errOut, "not a regular file") {
+		t.Errorf("a FIFO as baseline: exit %d, %q; want 1, not a regular file", code, errOut)
+	}
+}
+
 func TestScanBoundsUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"scan", "--max-file-size", "0", "."},
