@@ -27,8 +27,9 @@ func TestScanNeedsModel(t *testing.T) {
 		{"service chain", "services:\n  a: {image: x, network_mode: 'service:b'}\n  b: {image: y}\n", nil, true},
 		{"swarm host network", "services:\n  a: {image: x, networks: [h]}\nnetworks:\n  h: {external: true, name: host}\n", nil, true},
 		{"network named by a variable", "services:\n  a: {image: x, networks: [h]}\nnetworks:\n  h: {external: true, name: $NET}\n", nil, true},
-		{"localhost", "services:\n  a: {image: x, environment: [DB=localhost:5432]}\n", nil, true},
-		{"127.0.0.1", "services:\n  a: {image: x, command: --db 127.0.0.1:5432}\n", nil, true},
+		{"localhost", "services:\n  a: {image: x, environment: [DB=localhost:5432]}\n  db: {image: postgres}\n", nil, true},
+		{"127.0.0.1", "services:\n  a: {image: x, command: --db 127.0.0.1:5432}\n  db: {image: postgres}\n", nil, true},
+		{"localhost in the only service", "services:\n  a: {image: x, healthcheck: {test: curl -f http://localhost:8080/}}\n", nil, false},
 		{"variable set in env", "services:\n  a: {image: x, environment: [DB=$DB]}\n", []string{"DB=db"}, true},
 		{"variable not set", "services:\n  a: {image: x, environment: [DB=$DB]}\n", []string{"OTHER=1"}, false},
 		{"include", "include: [other.yaml]\nservices:\n  a: {image: x}\n", nil, true},
@@ -86,6 +87,7 @@ func TestScanGateAgrees(t *testing.T) {
 		"services:\n  n: {image: x, network_mode: none, ports: ['5:5']}\n  br: {image: x, network_mode: bridge, ports: ['6:6']}\n",
 		"services:\n  p: {image: x, profiles: [debug], ports: ['3000-3005:3000-3005/udp']}\n  q: {build: ., expose: ['9']}\n",
 		"services:\n  w: &w {image: x, ports: ['4:4']}\n  v: *w\n",
+		"services:\n  h: {image: x, ports: ['8080:8080'], environment: [SELF=http://localhost:8080], healthcheck: {test: [CMD, curl, -f, 'http://127.0.0.1:8080/']}}\n",
 	} {
 		name := filepath.Join(synth, fmt.Sprintf("synth%d.yaml", i))
 		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {

@@ -284,7 +284,7 @@ func needsModel(f *File, env []string) bool {
 	// variables: the structure does not show what they hold
 	if k, _ := load.MapEntry(f.Root, "include"); k != nil ||
 		bytes.Contains(data, []byte("!reset")) || bytes.Contains(data, []byte("!override")) ||
-		loopbackTokenRe.Match(data) || varsSet(f, env) {
+		varsSet(f, env) {
 		return true
 	}
 	// a network whose name or externality a variable decides
@@ -292,6 +292,10 @@ func needsModel(f *File, env []string) bool {
 		return true
 	}
 	v := structureView(f)
+	// a loopback reference points at another service's port: it takes two
+	if len(v.services) > 1 && loopbackTokenRe.Match(data) {
+		return true
+	}
 	for _, s := range v.services {
 		if v.onHostNetwork(s) || strings.Contains(s.mode, "$") || strings.HasPrefix(s.mode, "service:") || strings.HasPrefix(s.mode, "container:") {
 			return true
