@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -49,11 +49,16 @@ func NewBaseline(findings []Finding) *Baseline {
 	return b
 }
 
-// ReadBaseline reads a baseline file.
-func ReadBaseline(path string) (*Baseline, error) {
-	data, err := os.ReadFile(path)
+// ReadBaseline reads a baseline file: a regular file no larger than the
+// bounds allow (it is named by the user, so it may lie anywhere).
+func ReadBaseline(path string, bounds Bounds) (*Baseline, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	data, err := bounds.read(abs, "")
+	if err != nil {
+		return nil, fmt.Errorf("baseline %s: %w", path, err)
 	}
 	var b Baseline
 	if err := json.Unmarshal(data, &b); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
 )
 
 // part is one YAML mapping that defines (part of) a service.
@@ -96,12 +97,21 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-var hostDefaultRe = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=]host\}$`)
-
-// isHostMode reports whether a written network_mode value means host.
-func isHostMode(v string) bool {
-	v = strings.TrimSpace(v)
-	return v == "host" || hostDefaultRe.MatchString(v)
+// onHostNetwork reports whether a service of the view is on the host
+// network: network_mode host, or a network that stands for it. The views
+// decide both when they are built: from analysis.OnHostNetwork's inputs
+// when the project loaded, from the raw-YAML predicates (hostModeValue,
+// isHostNetworkDef) when it did not.
+func (v *view) onHostNetwork(s *service) bool {
+	if s.mode == "host" {
+		return true
+	}
+	for _, n := range s.networks {
+		if v.hostNets[n] {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *view) migrateSays(name string) (fixed bool, advice string) {
@@ -110,14 +120,26 @@ func (v *view) migrateSays(name string) (fixed bool, advice string) {
 	}
 	action, reason := v.fix.serviceAction(name)
 	switch action {
-	case "migrate":
+	case string(plan.ActionMigrate):
 		return true, "`unhost migrate` moves {it} to a bridge network with explicit ports"
-	case "keep-host":
+	case string(plan.ActionKeepHost):
 		return false, "`unhost migrate` keeps {it} on the host network (" + reason + "): where the host network is needed for real, suppress this with `# unhost:ignore host-network`"
 	case "":
 		return false, "move {it} to a bridge network with explicit ports"
 	}
 	return false, "`unhost migrate` leaves {it} (" + action + ": " + reason + ")"
+}
+
+// keptForReason reports whether `unhost migrate` keeps a service on the
+// host network and says why: its host-network finding is then a note, which
+// does not fail the scan unless it is strict, so that a migration pull
+// request passes the scan that proposed it.
+func (v *view) keptForReason(name string) bool {
+	if v.fix == nil {
+		return false
+	}
+	action, reason := v.fix.serviceAction(name)
+	return action == string(plan.ActionKeepHost) && strings.TrimSpace(reason) != ""
 }
 
 func (v *view) checkHostNetwork(s *service) []Finding {
@@ -138,7 +160,7 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 		fixed, advice := v.migrateSays(s.name)
 		out = append(out, Finding{Rule: RuleHostNetwork, File: file, Line: line, Col: col, Services: []string{s.name},
 			format: "{services} {is} on the host network (network_mode: host): every port opened there is reachable wherever the host is, and every service bound to the host's loopback is reachable from there; " + advice,
-			Fix:    advice, FixedByMigrate: fixed})
+			Fix:    advice, FixedByMigrate: fixed, Note: v.keptForReason(s.name)})
 	case strings.HasPrefix(s.mode, "service:") || strings.HasPrefix(s.mode, "container:"):
 		target, chain := v.followChain(s)
 		if target == "" || !ok || val == nil {
@@ -148,7 +170,7 @@ func (v *view) checkHostNetwork(s *service) []Finding {
 		advice = fmt.Sprintf("moving %s moves {it} too; for %s: %s", target, target, fillIn(advice, []string{target}))
 		out = append(out, Finding{Rule: RuleHostNetwork, File: p.file, Line: val.Line, Col: val.Column, Services: []string{s.name},
 			format: fmt.Sprintf("{services} share{s} the network namespace of %s, which is on the host network: exposed as if on the host network itself; %s", chain, advice),
-			Fix:    advice, FixedByMigrate: fixed})
+			Fix:    advice, FixedByMigrate: fixed, Note: v.keptForReason(target)})
 	}
 	for _, n := range s.networks {
 		if !v.hostNets[n] {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -21,6 +22,7 @@ const (
 	KindCompose  = "compose"  // a Compose file: a top-level services mapping
 	KindFragment = "fragment" // YAML holding service-like mappings, not loadable alone
 	KindText     = "text"     // not YAML (a template), with signs of Compose in its text
+	KindSkipped  = "skipped"  // not read: not a regular file, too large, or outside the scanned root
 )
 
 // File is a file that holds Compose services or fragments of them.
@@ -33,8 +35,12 @@ type File struct {
 	Root *yaml.Node
 	// Source is the parsed file, for KindCompose: loading reuses it.
 	Source *load.SourceFile
-	// Reason says why Compose cannot load the file (fragments and text).
+	// Reason says why Compose cannot load the file (fragments and text),
+	// or why it was not read (KindSkipped).
 	Reason string
+	// ScanRoot is the scanned root the file was found in, symlinks resolved:
+	// what the file and those it names must stay inside.
+	ScanRoot string
 }
 
 // Project is what `docker compose` would load together: a Compose file
@@ -100,15 +106,30 @@ func isBaseName(name string) bool {
 	return false
 }
 
-// Discover finds the Compose projects under paths: files named on the
-// command line are taken whatever their name; folders are searched for YAML
-// files (and templates of them) that hold Compose services. It fails only
-// when a path argument cannot be read.
+// Discover finds the Compose projects under paths, within the default
+// Bounds: see DiscoverBounded.
 func Discover(paths []string, workDir string) ([]*Project, error) {
+	return DiscoverBounded(paths, workDir, Bounds{})
+}
+
+// candidate is a file to classify and the resolved root it was found in.
+type candidate struct{ abs, root string }
+
+// DiscoverBounded finds the Compose projects under paths: files named on
+// the command line are taken whatever their name; folders are searched for
+// YAML files (and templates of them) that hold Compose services. It fails
+// only when a path argument cannot be read. A file that the bounds forbid
+// reading (not a regular file, larger than the limit, outside the scanned
+// root) is a project of its own with one KindSkipped file.
+//
+// The scanned root of a file found in a folder argument is that folder; of
+// a file named on the command line, the work folder when the file lies in
+// it, else the file's own folder.
+func DiscoverBounded(paths []string, workDir string, b Bounds) ([]*Project, error) {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
-	var names []string
+	var cands []candidate
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -119,27 +140,34 @@ func Discover(paths []string, workDir string) ([]*Project, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", p, err)
 			}
-			names = append(names, abs)
+			root, err := argumentRoot(abs, workDir)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, unwrapPath(err))
+			}
+			cands = append(cands, candidate{abs, root})
 			continue
 		}
-		root := p
-		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		root, err := resolveRoot(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, unwrapPath(err))
+		}
+		top := p
+		err = filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				if path == root {
+				if path == top {
 					return err
 				}
 				return nil // an unreadable subfolder: nothing to scan there
 			}
 			if d.IsDir() {
-				if path != root && skipDirs[d.Name()] {
+				if path != top && skipDirs[d.Name()] {
 					return filepath.SkipDir
 				}
 				return nil
 			}
-			if d.Type().IsRegular() && IsCandidateName(d.Name()) {
-				abs, err := filepath.Abs(path)
-				if err == nil {
-					names = append(names, abs)
+			if IsCandidateName(d.Name()) {
+				if abs, err := filepath.Abs(path); err == nil {
+					cands = append(cands, candidate{abs, root})
 				}
 			}
 			return nil
@@ -150,25 +178,38 @@ func Discover(paths []string, workDir string) ([]*Project, error) {
 	}
 	files := map[string]*File{}
 	var order []string
-	for _, abs := range names {
-		if _, ok := files[abs]; ok {
+	var unique []candidate
+	for _, c := range cands {
+		if _, ok := files[c.abs]; ok {
 			continue
 		}
-		files[abs] = classify(abs, workDir)
-		order = append(order, abs)
+		files[c.abs] = nil
+		unique = append(unique, c)
+		order = append(order, c.abs)
+	}
+	// reading and parsing is a fifth of a scan: spread it over the CPUs
+	classified := make([]*File, len(unique))
+	parallel(len(unique), runtime.GOMAXPROCS(0), func(i int) {
+		classified[i] = classify(unique[i].abs, unique[i].root, workDir, b)
+	})
+	for i, c := range unique {
+		files[c.abs] = classified[i]
 	}
 	sort.Strings(order)
 	// read lazily the partner of an override or base that is not among
 	// the candidates (pre-commit passes only the files that changed)
-	partner := func(dir string, candidates []string) *File {
-		for _, n := range candidates {
+	partner := func(dir, root string, names []string) *File {
+		for _, n := range names {
 			abs := filepath.Join(dir, n)
 			if f, ok := files[abs]; ok {
 				return f
 			}
-			if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
-				f := classify(abs, workDir)
+			if _, err := os.Lstat(abs); err == nil {
+				f := classify(abs, root, workDir, b)
 				files[abs] = f
+				if f != nil && f.Kind == KindSkipped {
+					order = append(order, abs) // reported, though not named
+				}
 				return f
 			}
 		}
@@ -176,14 +217,20 @@ func Discover(paths []string, workDir string) ([]*Project, error) {
 	}
 	done := map[string]bool{}
 	var projects []*Project
-	for _, abs := range order {
+	for i := 0; i < len(order); i++ {
+		abs := order[i]
 		f := files[abs]
 		if f == nil || done[abs] {
 			continue
 		}
+		if f.Kind == KindSkipped {
+			done[abs] = true
+			projects = append(projects, &Project{Files: []*File{f}})
+			continue
+		}
 		dir, name := filepath.Split(abs)
 		if bases := baseOf(name); bases != nil && f.Kind == KindCompose {
-			if b := partner(dir, bases); b != nil && b.Kind == KindCompose {
+			if b := partner(dir, f.ScanRoot, bases); b != nil && b.Kind == KindCompose {
 				if !done[b.Abs] {
 					done[b.Abs], done[abs] = true, true
 					projects = append(projects, &Project{Files: []*File{b, f}})
@@ -194,7 +241,7 @@ func Discover(paths []string, workDir string) ([]*Project, error) {
 		p := &Project{Files: []*File{f}}
 		done[abs] = true
 		if isBaseName(name) && f.Kind == KindCompose {
-			if o := partner(dir, overrideOf(name)); o != nil && o.Kind == KindCompose && !done[o.Abs] {
+			if o := partner(dir, f.ScanRoot, overrideOf(name)); o != nil && o.Kind == KindCompose && !done[o.Abs] {
 				done[o.Abs] = true
 				p.Files = append(p.Files, o)
 			}
@@ -205,6 +252,19 @@ func Discover(paths []string, workDir string) ([]*Project, error) {
 	return projects, nil
 }
 
+// argumentRoot is the scanned root of a file named on the command line:
+// the work folder when the file lies in it, else the file's folder.
+func argumentRoot(abs, workDir string) (string, error) {
+	wd, err := filepath.Abs(workDir)
+	if err != nil {
+		return "", err
+	}
+	if within(wd, abs) {
+		return resolveRoot(wd)
+	}
+	return resolveRoot(filepath.Dir(abs))
+}
+
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -213,15 +273,20 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// classify reads a file and says whether it holds Compose services; nil
-// when it does not (or cannot be read: a folder walk skips such files).
-func classify(abs, workDir string) *File {
+// classify reads a file within the bounds and says whether it holds
+// Compose services: nil when it does not, a KindSkipped file when the
+// bounds forbid reading it.
+func classify(abs, root, workDir string, b Bounds) *File {
 	show := showPath(abs, workDir)
-	data, err := os.ReadFile(abs)
+	data, err := b.read(abs, root)
 	if err != nil {
-		return &File{Show: show, Abs: abs, Kind: KindText, Reason: fmt.Sprintf("%s: %v", show, unwrapPath(err))}
+		return &File{Show: show, Abs: abs, Kind: KindSkipped, Reason: err.Error(), ScanRoot: root}
 	}
-	return Classify(show, abs, data)
+	f := Classify(show, abs, data)
+	if f != nil {
+		f.ScanRoot = root
+	}
+	return f
 }
 
 // Classify says what data holds: a Compose file, a fragment, a template

@@ -57,7 +57,7 @@ func writeJSON(w io.Writer, v any) error {
 func WriteGitHub(w io.Writer, r *Report) error {
 	for _, f := range r.Findings {
 		level := "warning"
-		if i := ruleIndex(f.Rule); i >= 0 && Rules[i].Level == "note" {
+		if f.level() == "note" {
 			level = "notice"
 		}
 		if _, err := fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d,title=%s::%s\n", level,
@@ -161,10 +161,7 @@ func SARIF(r *Report, tool Tool) *SarifLog {
 	run := SarifRun{Tool: SarifTool{Driver: drv}, Results: []SarifResult{}, ColumnKind: "unicodeCodePoints"}
 	for _, f := range r.Findings {
 		i := ruleIndex(f.Rule)
-		level := "warning"
-		if i >= 0 {
-			level = Rules[i].Level
-		}
+		level := f.level()
 		// a relative URI reference: forward slashes, escaped as RFC 3986 wants
 		uri := (&url.URL{Path: strings.TrimPrefix(f.File, "./")}).EscapedPath()
 		line, col := f.Line, f.Col
@@ -182,6 +179,39 @@ func SARIF(r *Report, tool Tool) *SarifLog {
 		})
 	}
 	return &SarifLog{Schema: SarifSchema, Version: "2.1.0", Runs: []SarifRun{run}}
+}
+
+// level is the finding's SARIF level: note for a Note, else its rule's.
+func (f Finding) level() string {
+	if f.Note {
+		return "note"
+	}
+	if i := ruleIndex(f.Rule); i >= 0 {
+		return Rules[i].Level
+	}
+	return "warning"
+}
+
+// Failing reports whether the findings make the scan fail (exit 3): any
+// finding that is not a Note does; with strict, every finding does.
+func (r *Report) Failing(strict bool) bool {
+	for _, f := range r.Findings {
+		if strict || !f.Note {
+			return true
+		}
+	}
+	return false
+}
+
+// Notes counts the findings that are notes.
+func (r *Report) Notes() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Note {
+			n++
+		}
+	}
+	return n
 }
 
 // ruleName turns a rule ID into the PascalCase name SARIF viewers show.

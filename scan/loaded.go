@@ -23,16 +23,8 @@ func scanLoaded(c *load.Compose) []Finding {
 }
 
 func loadedView(c *load.Compose) *view {
-	v := &view{services: map[string]*service{}, hostNets: map[string]bool{}, containers: map[string]string{}}
-	for key, n := range c.Project.Networks {
-		name := n.Name
-		if name == "" {
-			name = key
-		}
-		if bool(n.External) && name == "host" {
-			v.hostNets[key] = true
-		}
-	}
+	hostKeys := analysis.ProjectHostNetworkKeys(c.Project)
+	v := &view{services: map[string]*service{}, hostNets: hostKeys, containers: map[string]string{}}
 	needPlan := false
 	for name, s := range c.Project.AllServices() {
 		sv := &service{name: name, mode: s.NetworkMode, hasPorts: len(s.Ports) > 0}
@@ -46,9 +38,7 @@ func loadedView(c *load.Compose) *view {
 		if s.ContainerName != "" {
 			v.containers[s.ContainerName] = name
 		}
-		if s.NetworkMode == "host" {
-			needPlan = true
-		}
+		needPlan = needPlan || analysis.OnHostNetwork(s, hostKeys)
 		v.services[name] = sv
 	}
 	if needPlan {
@@ -62,12 +52,10 @@ type migratePlan struct {
 	p *plan.Plan
 }
 
-func planFixer(c *load.Compose) (f fixer) {
-	defer func() {
-		if r := recover(); r != nil {
-			f = nil
-		}
-	}()
+// planFixer runs the planner. It does not recover from a panic: that is a
+// bug, which scanProject reports as a finding of the project's files (the
+// planner does not panic on any file of the corpus).
+func planFixer(c *load.Compose) fixer {
 	res, err := migrate.Migrate(c, migrate.Options{Policy: migrate.PolicyAuto})
 	if err != nil || res == nil || res.Plan == nil {
 		return nil

@@ -7,6 +7,7 @@ const (
 	RuleAllInterfaces     = "all-interfaces"
 	RuleLoopbackReference = "loopback-reference"
 	RuleNotLoadable       = "not-loadable"
+	RuleSkipped           = "skipped"
 )
 
 // Rule describes one kind of finding, for SARIF and the docs.
@@ -41,6 +42,10 @@ var Rules = []Rule{
 		Short: "`ports:` on a host-network service are ignored.",
 		Full:  "Docker ignores `ports:` on host-network containers: the service is reachable on every port it binds, on every interface, whatever `ports:` says, and `docker ps` shows none of them.",
 		Help:  "Move the service to a bridge network, where the entries take effect: `unhost migrate` does this and keeps their reach. If the service must stay on the host network, delete the entries so that they do not mislead."},
+	{ID: RuleSkipped, Level: "note",
+		Short: "A file was not read.",
+		Full:  "A file that scan would read is not a regular file (a FIFO, a device, a socket), is larger than --max-file-size (default 8 MiB), or leads out of the scanned root through a symlink (to /proc, /dev or anywhere else). Reading it could hang the scan, exhaust its memory or disclose what lies outside the repository, so it was skipped; the rest of the scan went on.",
+		Help:  "Keep Compose files regular files inside the repository. If a large file or a file outside the root is meant to be scanned, pass `--max-file-size` or `--allow-outside`."},
 }
 
 func ruleIndex(id string) int {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -27,6 +28,9 @@ type Options struct {
 	Workers int
 	// Baseline, when set, hides the findings it lists.
 	Baseline *Baseline
+	// Bounds limit what is read: files scan finds, and those compose-go
+	// reads for them (env files, extends and include targets).
+	Bounds
 }
 
 // Finding is one problem at one place.
@@ -43,6 +47,11 @@ type Finding struct {
 	Fix string `json:"fix"`
 	// FixedByMigrate is true when `unhost migrate` resolves the finding.
 	FixedByMigrate bool `json:"fixed_by_migrate"`
+	// Note marks a finding that informs without asking for a change: a
+	// file that was not read, a service kept on the host network for a
+	// stated reason. It is reported at SARIF level note and does not make
+	// the scan fail (exit 3) unless it is strict.
+	Note bool `json:"note,omitempty"`
 	// Fingerprint identifies the finding across line moves.
 	Fingerprint string `json:"fingerprint"`
 
@@ -61,12 +70,13 @@ type Report struct {
 }
 
 // Scan scans the given files and folders. It fails only when a path cannot
-// be read at all; every problem inside a file is a finding.
+// be read at all; every problem inside a file is a finding. It leaves
+// process-wide settings alone: the GC target is main's (internal/gctune).
 func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	if o.WorkDir == "" {
 		o.WorkDir = "."
 	}
-	projects, err := Discover(paths, o.WorkDir)
+	projects, err := DiscoverBounded(paths, o.WorkDir, o.Bounds)
 	if err != nil {
 		return nil, err
 	}
@@ -76,27 +86,16 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	}
 	results := make([][]Finding, len(projects))
 	texts := &textCache{data: map[string][]byte{}}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				results[i] = scanProject(ctx, projects[i], o, texts)
-			}
-		}()
-	}
-	for i := range projects {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	parallel(len(projects), workers, func(i int) {
+		results[i] = scanProject(ctx, projects[i], o, texts)
+	})
 	files := map[string]bool{}
 	var all []Finding
 	for i, p := range projects {
 		for _, f := range p.Files {
-			files[f.Abs] = true
+			if f.Kind != KindSkipped {
+				files[f.Abs] = true
+			}
 			texts.put(f.Show, f.Data)
 		}
 		all = append(all, results[i]...)
@@ -118,6 +117,26 @@ func Scan(ctx context.Context, paths []string, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// parallel calls f(i) for every i below n, on workers goroutines.
+func parallel(n, workers int, f func(i int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
 // scanProject loads one project and scans it, falling back to each file's
 // YAML structure, or its text, when Compose cannot load it.
 func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (out []Finding) {
@@ -129,6 +148,12 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 			}
 		}
 	}()
+	if len(p.Files) == 1 && p.Files[0].Kind == KindSkipped {
+		return skippedFinding(p.Files[0])
+	}
+	if p.Loadable() && len(p.Files) == 1 && !needsModel(p.Files[0], o.Env) {
+		return scanStructure(p.Files[0])
+	}
 	if p.Loadable() {
 		var names []string
 		var parsed []*load.SourceFile
@@ -138,7 +163,8 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 				parsed = append(parsed, f.Source)
 			}
 		}
-		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed})
+		c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: names, WorkDir: o.WorkDir, Env: o.Env, ForScan: true, Parsed: parsed,
+			MaxFileSize: o.max(), Root: p.Files[0].ScanRoot, AllowOutside: o.AllowOutside})
 		if err == nil {
 			for _, sf := range c.Files {
 				texts.put(sf.Path, sf.Data)
@@ -155,6 +181,23 @@ func scanProject(ctx context.Context, p *Project, o Options, texts *textCache) (
 		out = append(out, fallback(f, f.Reason, o.WorkDir)...)
 	}
 	return out
+}
+
+// skippedFinding reports a file that was not read.
+func skippedFinding(f *File) []Finding {
+	var fix string
+	switch {
+	case strings.HasPrefix(f.Reason, "larger than"):
+		fix = "if it is a Compose file meant to be scanned, raise --max-file-size"
+	case strings.HasPrefix(f.Reason, "leads out"):
+		fix = "put the file itself in the repository, or pass --allow-outside if what the symlink leads to is meant to be scanned"
+	case strings.HasPrefix(f.Reason, "not a regular file"):
+		fix = "scan reads only regular files: replace it with one if it is meant to be scanned"
+	default:
+		fix = "make it readable, or remove it if it is not meant to be scanned"
+	}
+	return []Finding{{Rule: RuleSkipped, File: f.Show, Line: 1, Col: 1, Note: true,
+		format: "skipped: " + f.Reason + "; " + fix, Fix: fix}}
 }
 
 // fallback scans a file that Compose cannot load from its structure, or its
@@ -176,6 +219,7 @@ func notLoadable(f *File, reason, how, workDir string) []Finding {
 		reason = strings.ReplaceAll(reason, wd+string(filepath.Separator), "")
 	}
 	reason = strings.TrimPrefix(reason, f.Show+":")
+	reason = sortPropertyLists(reason)
 	reason = strings.TrimSpace(strings.TrimPrefix(reason, fmt.Sprintf("%d:%d:", line, col)))
 	what := "its YAML structure"
 	if how == "text" {
@@ -186,6 +230,21 @@ func notLoadable(f *File, reason, how, workDir string) []Finding {
 		format: fmt.Sprintf("compose cannot load this file (%s): it was scanned from %s only, and `unhost migrate` cannot rewrite it; %s",
 			oneLine(migrate.Redact(reason)), what, fix),
 		Fix: fix}}
+}
+
+// propertyListRe matches the list of keys in compose-go's schema errors,
+// which it prints in map order.
+var propertyListRe = regexp.MustCompile(`properties ('[^']*'(?:, '[^']*')+) not allowed`)
+
+// sortPropertyLists sorts the keys that a schema error lists, so that the
+// same file gives the same finding on every run.
+func sortPropertyLists(reason string) string {
+	return propertyListRe.ReplaceAllStringFunc(reason, func(m string) string {
+		sub := propertyListRe.FindStringSubmatch(m)
+		keys := strings.Split(sub[1], ", ")
+		sort.Strings(keys)
+		return strings.Replace(m, sub[1], strings.Join(keys, ", "), 1)
+	})
 }
 
 // errorPos finds "FILE:LINE:COL:" at the start of an error message.

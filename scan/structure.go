@@ -1,7 +1,10 @@
 package scan
 
 import (
+	"bytes"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -71,7 +74,7 @@ func structureView(f *File) *view {
 		collectParts(f.Show, m, byName, "", &s.parts, map[*yaml.Node]bool{}, 0)
 		if _, val, _, ok := s.effective("network_mode"); ok && val != nil && val.Kind == yaml.ScalarNode {
 			s.mode = strings.TrimSpace(val.Value)
-			if isHostMode(s.mode) {
+			if hostModeValue(s.mode) {
 				s.mode = "host"
 			}
 		}
@@ -95,6 +98,19 @@ func structureView(f *File) *view {
 		v.services[name] = s
 	}
 	return v
+}
+
+// The raw-YAML predicates of host networking, for files that scan reads
+// from their structure (compose-go cannot load them, or they need no load).
+// Where the model is loaded, analysis.OnHostNetwork decides.
+
+var hostDefaultRe = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=]host\}$`)
+
+// hostModeValue reports whether a network_mode value as written means the
+// host network: host, or a variable that defaults to host.
+func hostModeValue(v string) bool {
+	v = strings.TrimSpace(v)
+	return v == "host" || hostDefaultRe.MatchString(v)
 }
 
 // isHostNetworkDef reports whether a top-level network definition is the
@@ -243,4 +259,109 @@ func scanText(f *File) []Finding {
 			Fix:    advice})
 	}
 	return out
+}
+
+// loopbackTokenRe finds text that analysis.IsLoopback could accept as a
+// host: a loopback reference cannot come from a file without one.
+var loopbackTokenRe = regexp.MustCompile(`(?i)localhost|::1|127\.`)
+
+// varNameRe finds the names of the variables a file interpolates.
+var varNameRe = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// needsModel reports whether a Compose file that loads alone must be loaded
+// through compose-go for its findings: whether anything in it could put a
+// service on the host network, hold a loopback reference, or make the
+// loaded model differ from the YAML structure where a rule looks. Loading
+// is most of a scan's cost, and compose-go cannot change the findings of a
+// file that holds none of these: all it could add is that it refuses the
+// file, which is reported for the files it loads.
+func needsModel(f *File, env []string) bool {
+	if f.Root == nil || f.Root.Kind != yaml.MappingNode {
+		return true
+	}
+	data := f.Data
+	// other files, YAML tags that change merging, and the values of
+	// variables: the structure does not show what they hold
+	if k, _ := load.MapEntry(f.Root, "include"); k != nil ||
+		bytes.Contains(data, []byte("!reset")) || bytes.Contains(data, []byte("!override")) ||
+		varsSet(f, env) {
+		return true
+	}
+	// a network whose name or externality a variable decides
+	if nets := load.MapValue(f.Root, "networks"); nets != nil && subtreeHas(nets, "$") {
+		return true
+	}
+	v := structureView(f)
+	// a loopback reference points at another service's port: it takes two
+	if len(v.services) > 1 && loopbackTokenRe.Match(data) {
+		return true
+	}
+	for _, s := range v.services {
+		if v.onHostNetwork(s) || strings.Contains(s.mode, "$") || strings.HasPrefix(s.mode, "service:") || strings.HasPrefix(s.mode, "container:") {
+			return true
+		}
+		if _, ext, _, ok := s.effective("extends"); ok && ext != nil && ext.Kind == yaml.MappingNode && load.MapValue(ext, "file") != nil {
+			return true
+		}
+		// compose refuses a service with neither image nor build: say so
+		if _, img, _, ok := s.effective("image"); !ok || img == nil {
+			if _, b, _, ok := s.effective("build"); !ok || b == nil {
+				return true
+			}
+		}
+	}
+	// a service the structure does not see as one (not a mapping)
+	if svcs := resolve(load.MapValue(f.Root, "services")); svcs == nil || len(svcs.Content)/2 != len(v.services) {
+		return true
+	}
+	return false
+}
+
+// varsSet reports whether a variable the file uses has a value in env or
+// could have one from the .env file beside it.
+func varsSet(f *File, env []string) bool {
+	if !bytes.ContainsRune(f.Data, '$') {
+		return false
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(f.Abs), ".env")); err == nil {
+		return true
+	}
+	set := map[string]bool{}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			set[k] = true
+		}
+	}
+	for _, m := range varNameRe.FindAllSubmatch(f.Data, -1) {
+		if set[string(m[1])] {
+			return true
+		}
+	}
+	return false
+}
+
+// subtreeHas reports whether a scalar in n's subtree, aliases followed,
+// contains s. Each node is visited once, so alias cycles cannot loop.
+func subtreeHas(n *yaml.Node, s string) bool {
+	seen := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		switch n.Kind {
+		case yaml.ScalarNode:
+			return strings.Contains(n.Value, s)
+		case yaml.AliasNode:
+			return walk(n.Alias)
+		}
+		for _, c := range n.Content {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(n)
 }

@@ -22,8 +22,9 @@ type scanOptions struct {
 	baseline      string
 	writeBaseline string
 	workers       int
-	maxFileSize   int64 // --max-file-size: the scan work wires it into scan.Options
-	allowOutside  bool  // --allow-outside: the scan work wires it into scan.Options
+	maxFileSize   int64
+	allowOutside  bool
+	strict        bool
 
 	stdout, stderr io.Writer
 	env            []string
@@ -47,11 +48,14 @@ folder), load each with its override file, and report, at file:line:col:
   all-interfaces      ports published on every interface (and past UFW)
   loopback-reference  localhost references to another service's port
   not-loadable        a file Compose cannot load, scanned from its structure
+  skipped             a file not read: not a regular file, larger than
+                      --max-file-size, or a symlink out of the scanned folder
 
 Silence one finding with "# unhost:ignore RULE" on its line or the line
 above; accept all current findings with --write-baseline FILE and pass
 --baseline FILE later. Exit status: 0 nothing found, 3 findings, 1 error,
-2 bad usage.`,
+2 bad usage. Notes (services kept on the host network for a stated reason,
+skipped files) do not set exit 3 unless --strict.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.paths = args
 			o.stdout, o.stderr, o.env = f.io.Out, f.io.ErrOut, f.env
@@ -67,7 +71,8 @@ above; accept all current findings with --write-baseline FILE and pass
 	fl.StringVar(&o.writeBaseline, "write-baseline", "", "write the current findings to this baseline file and exit 0")
 	fl.IntVar(&o.workers, "jobs", 0, "projects loaded at once (default: the number of CPUs)")
 	addMaxFileSizeFlag(fl, &o.maxFileSize)
-	fl.BoolVar(&o.allowOutside, "allow-outside", false, "read files outside the PATH arguments (symlinks, ../, /proc)")
+	fl.BoolVar(&o.allowOutside, "allow-outside", false, "read files that symlinks lead to outside the scanned folders (/proc, /dev and the rest of the system)")
+	fl.BoolVar(&o.strict, "strict", false, "exit 3 on notes too: services kept on the host network for a stated reason, skipped files")
 	return cmd
 }
 
@@ -85,15 +90,19 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if o.workers < 0 {
 		return usageErr(fmt.Errorf("--jobs %d: want a positive number", o.workers))
 	}
+	if o.maxFileSize <= 0 {
+		return usageErr(fmt.Errorf("--max-file-size %d: want a positive number of bytes", o.maxFileSize))
+	}
 	if o.stdout == nil {
 		o.stdout = os.Stdout
 	}
 	if o.stderr == nil {
 		o.stderr = os.Stderr
 	}
-	opts := scan.Options{WorkDir: o.workDir, Env: o.env, Workers: o.workers}
+	opts := scan.Options{WorkDir: o.workDir, Env: o.env, Workers: o.workers,
+		Bounds: scan.Bounds{MaxFileSize: o.maxFileSize, AllowOutside: o.allowOutside}}
 	if o.baseline != "" {
-		b, err := scan.ReadBaseline(o.baseline)
+		b, err := scan.ReadBaseline(o.baseline, opts.Bounds)
 		if err != nil {
 			return err
 		}
@@ -119,12 +128,15 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	}
 	if o.format == "text" {
 		fmt.Fprintf(o.stderr, "%d finding(s) in %d file(s) scanned", len(rep.Findings), rep.Files)
+		if n := rep.Notes(); n > 0 {
+			fmt.Fprintf(o.stderr, ", %d of them note(s) (exit 3 only with --strict)", n)
+		}
 		if rep.Suppressed > 0 {
 			fmt.Fprintf(o.stderr, ", %d suppressed", rep.Suppressed)
 		}
 		fmt.Fprintln(o.stderr)
 	}
-	if len(rep.Findings) > 0 {
+	if rep.Failing(o.strict) {
 		return silentExit(ExitFindings)
 	}
 	return nil

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/unhost/unhost/internal/streams"
+	"github.com/unhost/unhost/load"
 )
 
 // fixtureDir holds the repo-like tree of hand-written scan fixtures.
@@ -24,6 +29,9 @@ func scanIn(t *testing.T, o *scanOptions) (string, string, int) {
 	o.stdout, o.stderr = &out, &errb
 	if o.format == "" {
 		o.format = "text"
+	}
+	if o.maxFileSize == 0 {
+		o.maxFileSize = load.DefaultMaxFileSize // the flag's default
 	}
 	err := runScan(context.Background(), o)
 	code := ExitOK
@@ -64,8 +72,8 @@ func TestScanTextSummary(t *testing.T) {
 	t.Chdir(fixtureDir)
 	out, errOut, _ := scanIn(t, &scanOptions{paths: []string{"tree"}})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.Contains(errOut, "finding(s)") || !strings.Contains(errOut, "2 suppressed") {
-		t.Errorf("summary on stderr: %q, want the count and 2 suppressed (chain/compose.yaml)", errOut)
+	if !strings.Contains(errOut, "finding(s)") || !strings.Contains(errOut, "2 suppressed") || !strings.Contains(errOut, ", 1 of them note(s)") {
+		t.Errorf("summary on stderr: %q, want the count, 1 note (chain/compose.yaml: torrent) and 2 suppressed (chain/compose.yaml)", errOut)
 	}
 	for _, l := range lines {
 		if strings.Contains(l, "node_modules") {
@@ -179,9 +187,10 @@ func TestScanBaselineSurvivesLineMoves(t *testing.T) {
 	if out, errOut, code := scanIn(t, &scanOptions{paths: []string{"tree"}, baseline: "base.json"}); code != ExitOK {
 		t.Fatalf("after moving lines, the baseline hides nothing: exit %d\n%s%s", code, out, errOut)
 	}
-	// a new host-network service is still reported
+	// a new host-network service is still reported (one that migrate
+	// moves: a kept one would be a note, which exits 0)
 	f, _ := os.OpenFile("tree/chain/compose.yaml", os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("  dns:\n    image: pihole/pihole:2024.07.0\n    network_mode: host\n")
+	f.WriteString("  dns:\n    image: example/dns-api\n    network_mode: host\n    command: [serve, --listen, ':8053']\n")
 	f.Close()
 	out, _, code := scanIn(t, &scanOptions{paths: []string{"tree"}, baseline: "base.json"})
 	if code != ExitFindings || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "service dns") {
@@ -348,5 +357,196 @@ func TestVersionAndCompletion(t *testing.T) {
 	root.SetArgs([]string{"completion", "bash"})
 	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "bash completion") {
 		t.Errorf("completion bash: %v %.80q", err, out.String())
+	}
+}
+
+// TestScanNotesAndStrict: a service that migrate keeps on the host network
+// for a stated reason, and a file that was not read, are notes: SARIF level
+// note, exit 0, unless --strict.
+func TestScanNotesAndStrict(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("compose.yaml", "services:\n  hass:\n    image: homeassistant/home-assistant:2024.1\n    network_mode: host\n")
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.yml")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+
+	out, errOut, code := scanIn(t, &scanOptions{paths: []string{"."}, format: "sarif"})
+	if code != ExitOK {
+		t.Fatalf("notes alone: exit %d, want 0; stderr %s", code, errOut)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID string `json:"ruleId"`
+				Level  string `json:"level"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	levels := map[string]string{}
+	for _, r := range log.Runs[0].Results {
+		levels[r.RuleID] = r.Level
+	}
+	if levels["host-network"] != "note" || levels["skipped"] != "note" || len(levels) != 2 {
+		t.Errorf("SARIF levels %v, want host-network and skipped at note", levels)
+	}
+	if _, _, code := scanIn(t, &scanOptions{paths: []string{"."}, strict: true}); code != ExitFindings {
+		t.Errorf("notes with --strict: exit %d, want 3", code)
+	}
+	if out, _, _ := scanIn(t, &scanOptions{paths: []string{"."}, format: "github"}); !strings.Contains(out, "::notice file=compose.yaml,line=4") {
+		t.Errorf("github format: a note is not a notice:\n%s", out)
+	}
+
+	// a service migrate moves is still a warning, whatever sits beside it
+	write("compose.yaml", "services:\n  api:\n    image: example/api\n    network_mode: host\n    command: [serve, --listen, ':8080']\n")
+	if out, _, code := scanIn(t, &scanOptions{paths: []string{"compose.yaml"}}); code != ExitFindings {
+		t.Errorf("a service migrate moves: exit %d, want 3\n%s", code, out)
+	}
+}
+
+// TestScanMigratePublishedMarker: a port that `unhost migrate` published on
+// all interfaces on purpose carries the marker comment that scan honours,
+// so the migration's pull request passes the scan that proposed it.
+func TestScanMigratePublishedMarker(t *testing.T) {
+	dir := t.TempDir()
+	const marker = "# unhost:ignore all-interfaces -- published by unhost migrate: same reach as before"
+	// the marker ends the entry's first line, or is the line above it
+	text := "services:\n  api:\n    image: example/api\n    ports:\n" +
+		"      - \"8080:8080\" " + marker + "\n" +
+		"      - \"127.0.0.1:7070:7070\"\n" +
+		"      " + marker + "\n" +
+		"      - target: 9090\n        published: \"9090\"\n" +
+		"    networks: [default]\n"
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	out, errOut, code := scanIn(t, &scanOptions{paths: []string{"."}})
+	if code != ExitOK || out != "" || !strings.Contains(errOut, "2 suppressed") {
+		t.Errorf("exit %d, output %q, stderr %q; want 0, nothing, 2 suppressed", code, out, errOut)
+	}
+	// without the marker, both are findings
+	if err := os.WriteFile("compose.yaml", []byte(strings.ReplaceAll(text, marker, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := scanIn(t, &scanOptions{paths: []string{"."}}); code != ExitFindings || strings.Count(out, ": all-interfaces: ") != 2 {
+		t.Errorf("without the marker: exit %d, output %q; want 3 and two all-interfaces findings", code, out)
+	}
+}
+
+// TestScanBaselineBounded: the baseline file is read within the bounds
+// too: a FIFO named as baseline is an error, not a hang.
+func TestScanBaselineBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "base.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var errOut string
+	var code int
+	go func() {
+		_, errOut, code = scanIn(t, &scanOptions{paths: []string{dir}, baseline: fifo})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO as baseline: no answer within 10 s")
+	}
+	if code != ExitError || !strings.Contains(errOut, "not a regular file") {
+		t.Errorf("a FIFO as baseline: exit %d, %q; want 1, not a regular file", code, errOut)
+	}
+}
+
+func TestScanBoundsUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"scan", "--max-file-size", "0", "."},
+		{"scan", "--max-file-size", "-1", "."},
+		{"scan", "--max-file-size", "8 apples", "."},
+	} {
+		if code := run(args); code != ExitUsage {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestScanBoundedCLI runs `unhost scan` in a child process on a tree of
+// hostile files (a sparse 3 GB file, a FIFO, symlinks to /dev/zero, to
+// /proc and out of the tree) and wants the answer within 10 s and a peak
+// resident set under 200 MB, measured by the kernel (getrusage maxrss).
+func TestScanBoundedCLI(t *testing.T) {
+	if dir := os.Getenv("UNHOST_SCAN_CHILD"); dir != "" {
+		os.Exit(run([]string{"scan", "--format", "json", dir}))
+	}
+	dir := t.TempDir()
+	big, err := os.Create(filepath.Join(dir, "big.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Truncate(3 << 30); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.yml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"zero.yml": "/dev/zero", "environ.yml": "/proc/self/environ", "out.yml": "/etc/hostname"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: example/api\n    network_mode: host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScanBoundedCLI$")
+	cmd.Env = append(os.Environ(), "UNHOST_SCAN_CHILD="+dir)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	start := time.Now()
+	err = cmd.Run()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("no answer within 10 s")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitFindings {
+		t.Fatalf("exit %v, want %d (the host-network service); output:\n%s", err, ExitFindings, out.String())
+	}
+	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	t.Logf("answered in %v, peak RSS %d MB", took.Round(time.Millisecond), maxRSS>>20)
+	if maxRSS >= 200<<20 {
+		t.Errorf("peak RSS %d MB, want under 200 MB", maxRSS>>20)
+	}
+	var rep struct {
+		Findings []struct{ Rule, File, Message string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	skipped := map[string]string{}
+	for _, f := range rep.Findings {
+		if f.Rule == "skipped" {
+			skipped[filepath.Base(f.File)] = f.Message
+		}
+	}
+	for file, want := range map[string]string{
+		"big.yml": "larger than --max-file-size", "pipe.yml": "not a regular file",
+		"zero.yml": "leads out of the scanned root", "environ.yml": "leads out of the scanned root", "out.yml": "leads out of the scanned root",
+	} {
+		if !strings.Contains(skipped[file], want) {
+			t.Errorf("%s: skipped finding %q, want it to say %q", file, skipped[file], want)
+		}
 	}
 }
