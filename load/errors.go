@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -22,15 +23,33 @@ type loadErrorRule struct {
 	parse func(m []string) (path, value string, atKey bool, reason string)
 }
 
+var quotedNames = regexp.MustCompile(`'([^']+)'`)
+
 var loadErrorRules = []loadErrorRule{
-	{regexp.MustCompile(`'([^']+)' (.*?)(?:; |$)`), func(m []string) (string, string, bool, string) {
-		return bracketPath(m[1]), "", false, m[2]
-	}},
+	// schema errors first: their reason may quote names ('$A', '$B'),
+	// which the rule after this one would take for a path
 	{regexp.MustCompile(`validating \S+: (\S+) (.*)$`), func(m []string) (string, string, bool, string) {
-		if m[2] == "false schema" || strings.HasPrefix(m[2], "additional propert") {
+		if strings.HasPrefix(m[2], "additional propert") {
+			// compose-go lists the names in map order: sort them, so
+			// that the message is the same on every run
+			names := quotedNames.FindAllStringSubmatch(m[2], -1)
+			var keys []string
+			for _, n := range names {
+				keys = append(keys, n[1])
+			}
+			sort.Strings(keys)
+			if len(keys) > 0 {
+				return dottedPath(m[1]), keys[0], true, "not a compose key: " + strings.Join(keys, ", ")
+			}
+			return dottedPath(m[1]), "", true, "not a compose key"
+		}
+		if m[2] == "false schema" {
 			return dottedPath(m[1]), "", true, "not a compose key"
 		}
 		return dottedPath(m[1]), "", false, m[2]
+	}},
+	{regexp.MustCompile(`'([^']+)' (.*?)(?:; |$)`), func(m []string) (string, string, bool, string) {
+		return bracketPath(m[1]), "", false, m[2]
 	}},
 	{regexp.MustCompile(`service "([^"]+)" refers to undefined (network|volume|config|secret) (\S+?): invalid compose project`), func(m []string) (string, string, bool, string) {
 		return "services." + m[1] + "." + m[2] + "s", m[3], false, fmt.Sprintf("undefined %s %q", m[2], m[3])
@@ -64,6 +83,14 @@ func locateLoadError(files []*SourceFile, err error) error {
 	// names the wrong reason; parse each port as compose does
 	if strings.Contains(strings.ToLower(msg), "port") {
 		if e := badPort(files); e != "" {
+			return &relabelled{msg: e, err: err}
+		}
+	}
+	// compose-go names whichever such service its map order reaches
+	// first; name the first one in the files instead, so that the error is
+	// the same on every run
+	if strings.Contains(msg, "declares mutually exclusive `network_mode` and `networks`") {
+		if e := exclusiveNetworks(files); e != "" {
 			return &relabelled{msg: e, err: err}
 		}
 	}
@@ -102,6 +129,28 @@ func badPort(files []*SourceFile) string {
 				if _, err := types.ParsePortConfig(p.Value); err != nil {
 					return fmt.Sprintf("%s: services.%s.ports[%d]: %s", valuePos(f, p), services.Content[i].Value, j, lowerFirst(err.Error()))
 				}
+			}
+		}
+	}
+	return ""
+}
+
+// exclusiveNetworks returns "file:line:col: services.S.networks: reason"
+// for the first service, in file order, that sets both network_mode and
+// networks.
+func exclusiveNetworks(files []*SourceFile) string {
+	for _, f := range files {
+		services := MapValue(f.Root, "services")
+		if services == nil || services.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(services.Content); i += 2 {
+			s := services.Content[i+1]
+			if MapValue(s, "network_mode") == nil {
+				continue
+			}
+			if k, _ := MapEntry(s, "networks"); k != nil {
+				return fmt.Sprintf("%s: services.%s.networks: network_mode and networks are mutually exclusive", f.PosOf(k), services.Content[i].Value)
 			}
 		}
 	}

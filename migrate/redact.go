@@ -46,6 +46,11 @@ var notSecretLast = map[string]bool{
 // is secret: one of its words holds a secret stem, and its last word does
 // not say the value is only about the secret (a file, a host, a switch).
 func secretName(name string) bool {
+	// a dotted name is a path (services.auth-service.networks) or a
+	// property (spring.datasource.password): its last part names the value
+	if i := strings.LastIndexByte(name, '.'); i >= 0 && i < len(name)-1 {
+		name = name[i+1:]
+	}
 	words := nameWords(name)
 	if len(words) == 0 || notSecretLast[words[len(words)-1]] {
 		return false
