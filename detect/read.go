@@ -24,11 +24,13 @@ func (inv *Inventory) Sort() {
 		slices.SortFunc(s.Published, func(a, b Published) int {
 			return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.HostPort, b.HostPort), strings.Compare(a.HostIP, b.HostIP), cmp.Compare(a.ContainerPort, b.ContainerPort))
 		})
-		slices.SortFunc(s.OutsideClients, func(a, b OutsideClient) int {
-			return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
-		})
-		for j := range s.OutsideClients {
-			slices.Sort(s.OutsideClients[j].Peers)
+		for _, l := range [][]OutsideClient{s.OutsideClients, s.RecentClients} {
+			slices.SortFunc(l, func(a, b OutsideClient) int {
+				return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+			})
+			for j := range l {
+				slices.Sort(l[j].Peers)
+			}
 		}
 	}
 	slices.SortFunc(inv.Edges, func(a, b Edge) int {

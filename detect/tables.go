@@ -21,6 +21,7 @@ import (
 const (
 	stateEstablished = 0x01
 	stateClose       = 0x07 // a bound, unconnected UDP socket
+	stateTimeWait    = 0x06
 	stateListen      = 0x0A
 )
 

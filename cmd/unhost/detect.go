@@ -21,9 +21,14 @@ type detectOptions struct {
 	all      bool
 	samples  int
 	interval time.Duration
-	output   string
-	format   string
-	quiet    bool
+	duration time.Duration
+	method   string
+	// samplingSet: --samples or --interval was given (they select
+	// sampling, which --duration excludes).
+	samplingSet bool
+	output      string
+	format      string
+	quiet       bool
 
 	stdout, stderr io.Writer
 	stderrTTY      bool          // show progress
@@ -51,6 +56,7 @@ for one project, an array for several); migrate --inventory reads it.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.samplingSet = cmd.Flags().Changed("samples") || cmd.Flags().Changed("interval")
 			opts.stdout = cmd.OutOrStdout()
 			opts.stderr = cmd.ErrOrStderr()
 			if f, ok := opts.stderr.(*os.File); ok {
@@ -65,6 +71,8 @@ for one project, an array for several); migrate --inventory reads it.`,
 	f.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
 	f.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
 	f.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
+	f.DurationVar(&opts.duration, "duration", 0, "watch for this long and see every TCP connection between services (excludes --samples and --interval)")
+	f.StringVar(&opts.method, "method", "", "with --duration: ebpf (fail if it cannot attach) or procfs (sample every second); default ebpf if possible")
 	f.StringVarP(&opts.output, "output", "o", "", "write the inventory to `file` instead of stdout")
 	f.StringVar(&opts.format, "format", "json", "output format: json or text")
 	f.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
@@ -81,6 +89,14 @@ func (o *detectOptions) validate() error {
 		return fmt.Errorf("detect: --samples must be at least 1, got %d", o.samples)
 	case o.interval < 0:
 		return fmt.Errorf("detect: --interval must not be negative, got %s", o.interval)
+	case o.duration < 0:
+		return fmt.Errorf("detect: --duration must not be negative, got %s", o.duration)
+	case o.duration > 0 && o.samplingSet:
+		return errors.New("detect: --duration watches for a window; --samples and --interval select sampling: use one or the other")
+	case o.method != "" && o.duration == 0:
+		return errors.New("detect: --method needs --duration")
+	case o.method != "" && o.method != detect.MethodEBPF && o.method != detect.MethodProcfs:
+		return fmt.Errorf("detect: --method must be ebpf or procfs, got %q", o.method)
 	case o.format != "json" && o.format != "text":
 		return fmt.Errorf("detect: --format must be json or text, got %q", o.format)
 	}
@@ -105,10 +121,16 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 		All:      o.all,
 		Samples:  o.samples,
 		Interval: o.interval,
+		Duration: o.duration,
+		Method:   o.method,
 	}
 	if o.stderrTTY && !o.quiet {
+		unit := "sample"
+		if o.duration > 0 {
+			unit = "second"
+		}
 		dopts.Progress = func(done, total int) {
-			fmt.Fprintf(o.stderr, "\rdetect: sample %d/%d", done, total)
+			fmt.Fprintf(o.stderr, "\rdetect: %s %d/%d", unit, done, total)
 			if done == total {
 				fmt.Fprint(o.stderr, "\n")
 			}
@@ -117,6 +139,10 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 	invs, err := detect.ObserveAll(ctx, dopts)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
+	}
+	if len(invs) > 0 && invs[0].Partial {
+		// Ctrl-C during the window: what was seen is still worth writing.
+		fmt.Fprintf(o.stderr, "\ndetect: interrupted after %s; the inventory is marked partial\n", invs[0].Duration)
 	}
 	write := func(w io.Writer) error {
 		if o.format == "text" {
