@@ -333,3 +333,41 @@ func zeroTimes(inv *Inventory) {
 		}
 	}
 }
+
+// Cancelling the context during a window (Ctrl-C) still gives the
+// inventory of what was seen, marked partial.
+func TestWindowCancelledIsPartial(t *testing.T) {
+	o := fixtureOptions(fixtureDocker())
+	o.Duration = time.Hour
+	o.Method = MethodProcfs
+	o.Interval = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	inv, err := Observe(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("cancelled window took %s", time.Since(start))
+	}
+	d, err := time.ParseDuration(inv.Duration)
+	if !inv.Partial || err != nil || d < 300*time.Millisecond || d > 10*time.Second || inv.Method != MethodProcfs || inv.Samples < 2 {
+		t.Errorf("header: partial %v duration %q method %q samples %d", inv.Partial, inv.Duration, inv.Method, inv.Samples)
+	}
+	if len(inv.Edges) != 4 || inv.Edges[0].Count != 1 {
+		t.Errorf("edges of a cancelled window: %+v", inv.Edges)
+	}
+}
+
+func TestObserveMethodErrors(t *testing.T) {
+	o := fixtureOptions(fixtureDocker())
+	o.Method = MethodEBPF
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "needs a duration") {
+		t.Errorf("ebpf without duration: %v", err)
+	}
+	o.Method = "kprobe"
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "unknown method") {
+		t.Errorf("unknown method: %v", err)
+	}
+}
