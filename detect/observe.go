@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -135,10 +136,7 @@ func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
 	default:
 		return nil, fmt.Errorf("unknown method %q (want %s or %s)", opts.Method, MethodEBPF, MethodProcfs)
 	}
-	if opts.Duration > 0 {
-		return observeWindow(ctx, opts)
-	}
-	if opts.Method == MethodEBPF {
+	if opts.Method == MethodEBPF && opts.Duration <= 0 {
 		return nil, errors.New("method ebpf needs a duration")
 	}
 	release, err := opts.defaults()
@@ -154,6 +152,9 @@ func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
 	o := newObserver(opts, ctrs)
 	if err := o.prepare(ctx); err != nil {
 		return nil, err
+	}
+	if opts.Duration > 0 {
+		return o.window(ctx, projects, started)
 	}
 	for i := 0; i < opts.Samples; i++ {
 		if i > 0 {
@@ -272,7 +273,7 @@ func discover(ctx context.Context, opts Options) ([]*ctr, []string, error) {
 	var out []*ctr
 	for i, c := range ctrs {
 		if errs[i] != nil {
-			if client.IsErrNotFound(errs[i]) {
+			if cerrdefs.IsNotFound(errs[i]) {
 				continue // removed since the list
 			}
 			return nil, nil, errs[i]

@@ -23,25 +23,12 @@ const (
 	listenerEvery = 5 * time.Second
 )
 
-// observeWindow watches the projects of opts for opts.Duration: with the
-// tracer when it can be attached (and opts.Method allows), by sampling /proc
-// every opts.Interval otherwise. A cancelled ctx ends the window early; the
+// window watches the projects for opts.Duration: with the tracer when it
+// can be attached (and opts.Method allows), by sampling /proc every
+// opts.Interval otherwise. A cancelled ctx ends the window early; the
 // inventories are then marked partial.
-func observeWindow(ctx context.Context, opts Options) ([]*Inventory, error) {
-	release, err := opts.defaults()
-	defer release()
-	if err != nil {
-		return nil, err
-	}
-	started := time.Now().UTC()
-	ctrs, projects, err := discover(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	o := newObserver(opts, ctrs)
-	if err := o.prepare(ctx); err != nil {
-		return nil, err
-	}
+func (o *observer) window(ctx context.Context, projects []string, started time.Time) ([]*Inventory, error) {
+	opts := o.opts
 	method := MethodProcfs
 	var w *watcher
 	if opts.Method != MethodProcfs {
