@@ -642,18 +642,21 @@ func (o *observer) pids(ctx context.Context, c *ctr) ([]int, error) {
 // clients and (with TIME_WAIT) recent clients.
 func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, nsOf map[*ctr]string) {
 	tcpListen := map[string][]tcpListener{}
+	udpListen := map[string][]tcpListener{}     // bound UDP sockets of observed containers
 	v4Wild := map[string]map[listenerKey]bool{} // ns -> 0.0.0.0 listeners
 	conns := map[[2]netip.AddrPort][]nsSock{}
 	for ns, ss := range socks {
 		v4Wild[ns] = map[listenerKey]bool{}
 		for _, s := range ss {
 			if isListening(s) {
+				var c *ctr
+				if ow, ok := owners[s.inode]; ok && s.inode != 0 {
+					c = ow.c
+				}
 				if s.proto == "tcp" {
-					var c *ctr
-					if ow, ok := owners[s.inode]; ok && s.inode != 0 {
-						c = ow.c
-					}
 					tcpListen[ns] = append(tcpListen[ns], tcpListener{s.local.Addr(), s.local.Port(), c})
+				} else if c != nil {
+					udpListen[ns] = append(udpListen[ns], tcpListener{s.local.Addr(), s.local.Port(), c})
 				}
 				if s.local.Addr() == netip.IPv4Unspecified() {
 					v4Wild[ns][listenerKey{s.proto, s.local.Addr(), s.local.Port()}] = true
@@ -701,6 +704,16 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 				if old, ok := m[k]; !ok || l.PID < old.PID {
 					m[k] = l
 				}
+			case s.proto == "udp" && s.state == stateEstablished:
+				// A connected UDP socket: its peer is fixed, so a client of
+				// a service's bound UDP port can be named.
+				server := udpServer(udpListen, ns, s.remote, ow.c)
+				if server == nil || server == ow.c || server.project != ow.c.project {
+					continue
+				}
+				id := connID{server: s.remote, client: s.local, ns: ns}
+				k := edgeKey{project: ow.c.project, from: ow.c.service, to: server.service, port: int(s.remote.Port()), proto: "udp", via: via(s.remote.Addr(), ow.c, server, nsOf)}
+				o.edgeStat(k).add(&id, netip.Addr{}, o.now)
 			case s.proto == "tcp" && s.state == stateEstablished && o.countConns:
 				if _, ok := listenerAt(ns, s.local); !ok {
 					continue
@@ -726,6 +739,38 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 			}
 		}
 	}
+}
+
+// udpServer finds the observed container whose bound UDP socket a connected
+// UDP socket of client (in namespace ns) sends to: in the same namespace
+// (always, for loopback), else a container that has the address (a bridge
+// container addressed directly) or a host-network one reached through the
+// client's gateway.
+func udpServer(udpListen map[string][]tcpListener, ns string, remote netip.AddrPort, client *ctr) *ctr {
+	match := func(l tcpListener) bool {
+		return l.port == remote.Port() && (l.addr == remote.Addr() || l.addr.IsUnspecified())
+	}
+	for _, l := range udpListen[ns] {
+		if match(l) {
+			return l.c
+		}
+	}
+	if remote.Addr().IsLoopback() {
+		return nil
+	}
+	nss := make([]string, 0, len(udpListen))
+	for other := range udpListen {
+		nss = append(nss, other)
+	}
+	slices.Sort(nss)
+	for _, other := range nss {
+		for _, l := range udpListen[other] {
+			if other != ns && match(l) && (slices.Contains(l.c.ips, remote.Addr()) || (l.c.hostNet && slices.Contains(client.gateways, remote.Addr()))) {
+				return l.c
+			}
+		}
+	}
+	return nil
 }
 
 // timeWaitEntry records a TIME_WAIT socket of namespace ns that has one end
