@@ -98,10 +98,13 @@ loop:
 			w.process(now, false)
 		}
 		if opts.Progress != nil {
-			opts.Progress(int(time.Since(started)/time.Second), int(opts.Duration/time.Second))
+			opts.Progress(max(0, min(int(time.Since(started)/time.Second), int(opts.Duration/time.Second)-1)), int(opts.Duration/time.Second))
 		}
 	}
 	ended := time.Now().UTC()
+	if opts.Progress != nil && !partial {
+		opts.Progress(int(opts.Duration/time.Second), int(opts.Duration/time.Second))
+	}
 	// One more read, also after Ctrl-C: listeners that appeared late, and
 	// (sampling) connections open at the end.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
