@@ -358,8 +358,8 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 	return insns, copyFrom
 }
 
-// read blocks for the next event; it returns os.ErrDeadlineExceeded after
-// the deadline set with setDeadline, and ringbuf.ErrClosed after Close.
+// read blocks for the next event. After flush it returns the events
+// already in the ring, then ringbuf.ErrFlushed.
 func (t *tracer) read() (tcpEvent, error) {
 	rec, err := t.rd.Read()
 	if err != nil {
@@ -370,7 +370,17 @@ func (t *tracer) read() (tcpEvent, error) {
 	return ev, err
 }
 
-func (t *tracer) setDeadline(d time.Time) { t.rd.SetDeadline(d) }
+// flush detaches the program and makes read drain the ring and return
+// ringbuf.ErrFlushed. (SetDeadline would not do: it waits for the lock
+// that a blocked read holds, until the next event.)
+func (t *tracer) flush() error {
+	var errs []error
+	if t.link != nil {
+		errs = append(errs, t.link.Close())
+		t.link = nil
+	}
+	return errors.Join(append(errs, t.rd.Flush())...)
+}
 
 // dropped is how many events the ring buffer could not take.
 func (t *tracer) dropped() uint64 {

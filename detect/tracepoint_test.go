@@ -2,9 +2,16 @@ package detect
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
 )
 
 // The format of sock:inet_sock_set_state on kernel 6.18.
@@ -114,5 +121,76 @@ func TestAddressClass(t *testing.T) {
 		if got := AddressClass(netip.MustParseAddr(a)); got != want {
 			t.Errorf("%s: %s, want %s", a, got, want)
 		}
+	}
+}
+
+// The tracer attaches here (root, kernel with BTF), sees a loopback
+// connection from this process with its tgid and namespace, and stops at
+// once when flushed, even with no further event to wake its reader.
+func TestTracerAttachAndStop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("attaching a BPF program needs root")
+	}
+	tr, err := newTracer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := netip.MustParseAddrPort(c.LocalAddr().String())
+	c.Close()
+	netns, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawSyn, sawClient, sawServer bool
+	for !(sawSyn && sawClient && sawServer) {
+		ev, err := tr.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := fmt.Sprintf("net:[%d]", ev.netns) == netns
+		switch {
+		case ev.newState == tcpSynSent && ev.tgid == uint32(os.Getpid()) && mine && ev.dst.String() == ln.Addr().String():
+			sawSyn = true
+		case ev.oldState == tcpSynSent && ev.src == local && mine:
+			sawClient = true
+		case ev.oldState == tcpSynRecv && ev.dst == local && mine:
+			sawServer = true
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := tr.read(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := tr.flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ringbuf.ErrFlushed) {
+			t.Errorf("reader ended with %v, want ErrFlushed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("reader still blocked 2 s after flush")
 	}
 }

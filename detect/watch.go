@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
 )
 
 // How long the watcher waits for the two ends of a connection to meet
@@ -215,7 +217,7 @@ func (w *watcher) read() {
 	lastPurge := time.Now()
 	for {
 		ev, err := w.tr.read()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, ringbuf.ErrFlushed) {
 			return // stop
 		}
 		if err != nil && ev.at.IsZero() {
@@ -279,9 +281,12 @@ func (w *watcher) container(tgid uint32) (*ctr, bool) {
 	return found, true
 }
 
-// stop ends the reader and waits for it.
+// stop detaches the program, lets the reader drain the ring and waits for
+// it.
 func (w *watcher) stop() {
-	w.tr.setDeadline(time.Now())
+	if err := w.tr.flush(); err != nil {
+		w.o.warn("ebpf: stopping: %v", err)
+	}
 	<-w.done
 }
 

@@ -96,7 +96,11 @@ func TestWatchShortConnections(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			callFromHost(t, aAddr, 3, time.Second)
 		}()
+		start := time.Now()
 		inv, err := Observe(context.Background(), Options{Docker: cli, Projects: []string{project}, Duration: 15 * time.Second, Method: MethodEBPF})
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("a 15 s window took %s", took)
+		}
 		<-done
 		if err != nil {
 			t.Fatal(err)
