@@ -371,3 +371,32 @@ func TestObserveMethodErrors(t *testing.T) {
 		t.Errorf("unknown method: %v", err)
 	}
 }
+
+// Where the tracer cannot be attached, a window falls back to sampling and
+// says why; with --method ebpf it fails instead.
+func TestWindowFallsBackToProcfs(t *testing.T) {
+	saved := attachTracer
+	defer func() { attachTracer = saved }()
+	attachTracer = func() (*tracer, error) { return nil, errors.New("load program: operation not permitted") }
+	o := fixtureOptions(fixtureDocker())
+	o.Duration = 300 * time.Millisecond
+	o.Interval = 100 * time.Millisecond
+	inv, err := Observe(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Method != MethodProcfs || inv.Partial || inv.Samples < 2 || inv.Interval != "100ms" {
+		t.Errorf("header: method %q partial %v samples %d interval %q", inv.Method, inv.Partial, inv.Samples, inv.Interval)
+	}
+	found := false
+	for _, w := range inv.Warnings {
+		found = found || strings.Contains(w, "cannot watch with ebpf (load program: operation not permitted)")
+	}
+	if !found {
+		t.Errorf("no warning about the fallback: %q", inv.Warnings)
+	}
+	o.Method = MethodEBPF
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Errorf("forced ebpf that cannot attach: %v", err)
+	}
+}

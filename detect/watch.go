@@ -25,6 +25,9 @@ const (
 	listenerEvery = 5 * time.Second
 )
 
+// attachTracer is newTracer; tests replace it to make attaching fail.
+var attachTracer = newTracer
+
 // window watches the projects for opts.Duration: with the tracer when it
 // can be attached (and opts.Method allows), by sampling /proc every
 // opts.Interval otherwise. A cancelled ctx ends the window early; the
@@ -34,7 +37,7 @@ func (o *observer) window(ctx context.Context, projects []string, started time.T
 	method := MethodProcfs
 	var w *watcher
 	if opts.Method != MethodProcfs {
-		tr, err := newTracer()
+		tr, err := attachTracer()
 		switch {
 		case err != nil && opts.Method == MethodEBPF:
 			return nil, fmt.Errorf("watch with ebpf: %w", err)
