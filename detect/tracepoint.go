@@ -40,6 +40,10 @@ import (
 // at run time.
 
 const (
+	// pollEvery is how often the reader looks at the ring: events are
+	// written without a wakeup, which would cost a context switch each.
+	pollEvery      = 20 * time.Millisecond
+	bpfRBNoWakeup  = 1
 	tcpEstablished = 1
 	tcpSynSent     = 2
 	tcpSynRecv     = 3
@@ -139,14 +143,35 @@ func parseTracepointFormat(data []byte) (map[string]tpField, error) {
 	return fields, nil
 }
 
-// kernelOffsets finds, in the kernel's BTF, the byte offset of the
-// namespace pointer in struct sock_common and of the namespace inode number
-// in struct net.
-func kernelOffsets() (skcNet, nsInum int, err error) {
+// kernelOffsets finds, in the kernel's BTF, the byte offsets of the
+// namespace pointer in struct sock_common, of the namespace inode number in
+// struct net, and of a task's group leader and start time.
+func kernelOffsets() (k kernelOffs, err error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
-		return 0, 0, fmt.Errorf("kernel btf: %w", err)
+		return k, fmt.Errorf("kernel btf: %w", err)
 	}
+	var task *btf.Struct
+	if err := spec.TypeByName("task_struct", &task); err != nil {
+		return k, fmt.Errorf("kernel btf: %w", err)
+	}
+	var ok1, ok2 bool
+	k.groupLeader, ok1 = memberOffset(task, "group_leader")
+	k.startTime, ok2 = memberOffset(task, "start_time")
+	if !ok1 || !ok2 {
+		return k, errors.New("kernel btf: task_struct has no group_leader or start_time")
+	}
+	k.skcNet, k.nsInum, err = netOffsets(spec)
+	return k, err
+}
+
+// kernelOffs are byte offsets of kernel struct members the program reads.
+type kernelOffs struct {
+	skcNet, nsInum         int // sock_common.skc_net, net.ns.inum
+	groupLeader, startTime int // task_struct.group_leader, .start_time
+}
+
+func netOffsets(spec *btf.Spec) (skcNet, nsInum int, err error) {
 	var sc *btf.Struct
 	if err := spec.TypeByName("sock_common", &sc); err != nil {
 		return 0, 0, fmt.Errorf("kernel btf: %w", err)
@@ -204,6 +229,7 @@ func memberOffset(t btf.Type, path ...string) (int, bool) {
 type tcpEvent struct {
 	at       time.Time
 	tgid     uint32
+	start    uint64 // start time of the process (its group leader), ns since boot
 	netns    uint32
 	sk       uint64
 	oldState int32
@@ -215,7 +241,8 @@ type tcpEvent struct {
 const (
 	recTgid  = 0  // u64 from bpf_get_current_pid_tgid
 	recNetns = 8  // u32
-	recCtx   = 16 // the tracepoint record from copyFrom on
+	recStart = 16 // u64: start_time of the current thread group's leader
+	recCtx   = 24 // the tracepoint record from copyFrom on
 )
 
 // tracer is an attached program and its ring buffer.
@@ -224,6 +251,7 @@ type tracer struct {
 	copyFrom int
 	events   *ebpf.Map
 	drops    *ebpf.Map
+	known    *ebpf.Map // processes already named: no wakeup for them
 	prog     *ebpf.Program
 	link     link.Link
 	rd       *ringbuf.Reader
@@ -237,7 +265,7 @@ func newTracer() (*tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	skcNet, nsInum, err := kernelOffsets()
+	koffs, err := kernelOffsets()
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +284,11 @@ func newTracer() (*tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drop counter: %w", err)
 	}
-	insns, copyFrom := t.program(skcNet, nsInum)
+	t.known, err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.LRUHash, KeySize: 16, ValueSize: 1, MaxEntries: 16384})
+	if err != nil {
+		return nil, fmt.Errorf("known processes: %w", err)
+	}
+	insns, copyFrom := t.program(koffs)
 	t.copyFrom = copyFrom
 	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.TracePoint, License: "GPL", Instructions: insns})
 	if err != nil {
@@ -270,6 +302,7 @@ func newTracer() (*tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring buffer reader: %w", err)
 	}
+	t.rd.SetDeadline(time.Now().Add(pollEvery))
 	ok = true
 	return t, nil
 }
@@ -285,7 +318,11 @@ func (t *tracer) recordEnd() int {
 
 // program assembles the BPF program. It returns the instructions and the
 // tracepoint offset at which the copied part of the record starts.
-func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
+//
+// Events are written without waking the reader (it polls every pollEvery),
+// except a connect by a process that user space has not named yet: it must
+// read /proc/PID/cgroup before a short-lived client exits.
+func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 	f := t.fields
 	copyFrom := f["skaddr"].offset &^ 7
 	if copyFrom < 8 {
@@ -293,8 +330,9 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 	}
 	copyTo := (t.recordEnd() + 7) &^ 7
 	recSize := recCtx + copyTo - copyFrom
-	rec := int16(-8 - recSize) // record on the stack; fp-8 is scratch
-	const scratch = -8
+	const scratch = -8 // 8 bytes
+	const key = -24    // 16 bytes: tgid (u32), 0 (u32), start time (u64)
+	rec := int16(key - recSize)
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, int16(f["newstate"].offset), asm.Word),
@@ -308,8 +346,42 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 		asm.JNE.Imm(asm.R2, ipprotoTCP, "exit"),
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.StoreMem(asm.RFP, rec+recTgid, asm.R0, asm.DWord),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, key, asm.R0, asm.DWord), // tgid, 0
 		asm.Mov.Imm(asm.R1, 0),
 		asm.StoreMem(asm.RFP, rec+recNetns, asm.R1, asm.DWord),
+		asm.StoreMem(asm.RFP, rec+recStart, asm.R1, asm.DWord),
+		// start = current->group_leader->start_time
+		asm.FnGetCurrentTask.Call(),
+		asm.JEq.Imm(asm.R0, 0, "nostart"),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Add.Imm(asm.R3, int32(k.groupLeader)),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, scratch),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, "nostart"),
+		asm.LoadMem(asm.R3, asm.RFP, scratch, asm.DWord),
+		asm.JEq.Imm(asm.R3, 0, "nostart"),
+		asm.Add.Imm(asm.R3, int32(k.startTime)),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, int32(rec+recStart)),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadKernel.Call(),
+		asm.LoadMem(asm.R1, asm.RFP, rec+recStart, asm.DWord).WithSymbol("nostart"),
+		asm.StoreMem(asm.RFP, key+8, asm.R1, asm.DWord),
+		// R7: ring buffer flags. No wakeup, unless a connect by a process
+		// not named yet.
+		asm.Mov.Imm(asm.R7, bpfRBNoWakeup),
+		asm.LoadMem(asm.R2, asm.R6, int16(f["newstate"].offset), asm.Word),
+		asm.JNE.Imm(asm.R2, tcpSynSent, "flags"),
+		asm.LoadMapPtr(asm.R1, t.known.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, key),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "flags"),
+		asm.Mov.Imm(asm.R7, 0),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("flags"),
 	}
 	for off := copyFrom; off < copyTo; off += 8 {
 		insns = append(insns,
@@ -321,7 +393,7 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 		// net = sk->__sk_common.skc_net.net
 		asm.LoadMem(asm.R3, asm.R6, int16(f["skaddr"].offset), asm.DWord),
 		asm.JEq.Imm(asm.R3, 0, "out"),
-		asm.Add.Imm(asm.R3, int32(skcNet)),
+		asm.Add.Imm(asm.R3, int32(k.skcNet)),
 		asm.Mov.Reg(asm.R1, asm.RFP),
 		asm.Add.Imm(asm.R1, scratch),
 		asm.Mov.Imm(asm.R2, 8),
@@ -330,7 +402,7 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 		asm.LoadMem(asm.R3, asm.RFP, scratch, asm.DWord),
 		asm.JEq.Imm(asm.R3, 0, "out"),
 		// record.netns = net->ns.inum
-		asm.Add.Imm(asm.R3, int32(nsInum)),
+		asm.Add.Imm(asm.R3, int32(k.nsInum)),
 		asm.Mov.Reg(asm.R1, asm.RFP),
 		asm.Add.Imm(asm.R1, int32(rec+recNetns)),
 		asm.Mov.Imm(asm.R2, 4),
@@ -339,7 +411,7 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(rec)),
 		asm.Mov.Imm(asm.R3, int32(recSize)),
-		asm.Mov.Imm(asm.R4, 0),
+		asm.Mov.Reg(asm.R4, asm.R7),
 		asm.FnRingbufOutput.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		// The ring was full: count the lost event.
@@ -362,6 +434,11 @@ func (t *tracer) program(skcNet, nsInum int) (asm.Instructions, int) {
 // already in the ring, then ringbuf.ErrFlushed.
 func (t *tracer) read() (tcpEvent, error) {
 	rec, err := t.rd.Read()
+	for errors.Is(err, os.ErrDeadlineExceeded) {
+		// The ring is drained; most events do not wake us: poll.
+		t.rd.SetDeadline(time.Now().Add(pollEvery))
+		rec, err = t.rd.Read()
+	}
 	if err != nil {
 		return tcpEvent{}, err
 	}
@@ -382,6 +459,15 @@ func (t *tracer) flush() error {
 	return errors.Join(append(errs, t.rd.Flush())...)
 }
 
+// markKnown tells the program that a process has been named, so that its
+// connects no longer wake the reader. A full map only costs wakeups.
+func (t *tracer) markKnown(tgid uint32, start uint64) {
+	var k [16]byte
+	binary.NativeEndian.PutUint32(k[0:], tgid)
+	binary.NativeEndian.PutUint64(k[8:], start)
+	_ = t.known.Put(k, uint8(1))
+}
+
 // dropped is how many events the ring buffer could not take.
 func (t *tracer) dropped() uint64 {
 	var n uint64
@@ -400,6 +486,7 @@ func (t *tracer) decode(b []byte) (tcpEvent, error) {
 	}
 	ne := binary.NativeEndian
 	ev.tgid = uint32(ne.Uint64(b[recTgid:]) >> 32)
+	ev.start = ne.Uint64(b[recStart:])
 	ev.netns = ne.Uint32(b[recNetns:])
 	at := func(name string) []byte {
 		f := t.fields[name]
@@ -444,6 +531,9 @@ func (t *tracer) Close() error {
 	}
 	if t.drops != nil {
 		errs = append(errs, t.drops.Close())
+	}
+	if t.known != nil {
+		errs = append(errs, t.known.Close())
 	}
 	return errors.Join(errs...)
 }

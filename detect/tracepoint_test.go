@@ -83,6 +83,7 @@ func TestDecodeRecord(t *testing.T) {
 	ne := binary.NativeEndian
 	ne.PutUint64(rec[recTgid:], 4242<<32|4243)
 	ne.PutUint32(rec[recNetns:], 4026531833)
+	ne.PutUint64(rec[recStart:], 123456789)
 	put := func(field string, put func([]byte)) { put(rec[recCtx+fields[field].offset-8:]) }
 	put("skaddr", func(b []byte) { ne.PutUint64(b, 0xffff0000dead) })
 	put("oldstate", func(b []byte) { ne.PutUint32(b, tcpSynSent) })
@@ -98,7 +99,7 @@ func TestDecodeRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.tgid != 4242 || ev.netns != 4026531833 || ev.sk != 0xffff0000dead || ev.oldState != tcpSynSent || ev.newState != tcpEstablished ||
+	if ev.tgid != 4242 || ev.start != 123456789 || ev.netns != 4026531833 || ev.sk != 0xffff0000dead || ev.oldState != tcpSynSent || ev.newState != tcpEstablished ||
 		ev.src != netip.MustParseAddrPort("127.0.0.1:40000") || ev.dst != netip.MustParseAddrPort("[fd00::1]:8080") {
 		t.Errorf("decoded %+v", ev)
 	}
@@ -166,6 +167,9 @@ func TestTracerAttachAndStop(t *testing.T) {
 		switch {
 		case ev.newState == tcpSynSent && ev.tgid == uint32(os.Getpid()) && mine && ev.dst.String() == ln.Addr().String():
 			sawSyn = true
+			if ev.start == 0 {
+				t.Error("no process start time at SYN_SENT")
+			}
 		case ev.oldState == tcpSynSent && ev.src == local && mine:
 			sawClient = true
 		case ev.oldState == tcpSynRecv && ev.dst == local && mine:

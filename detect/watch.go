@@ -183,7 +183,7 @@ type watcher struct {
 
 	// Owned by the reader goroutine.
 	bySk  map[uint64]skInfo
-	byPid map[uint32]pidInfo
+	byPid map[procKey]pidInfo
 
 	// Owned by the main goroutine.
 	pendingClients map[tupleKey]clientEnd
@@ -199,6 +199,12 @@ type skInfo struct {
 	at    time.Time
 }
 
+// procKey names a process: its pid and start time, since pids are reused.
+type procKey struct {
+	tgid  uint32
+	start uint64
+}
+
 type pidInfo struct {
 	c     *ctr
 	known bool
@@ -210,7 +216,7 @@ type nsPort struct {
 }
 
 func newWatcher(o *observer, tr *tracer) *watcher {
-	return &watcher{o: o, tr: tr, done: make(chan struct{}), bySk: map[uint64]skInfo{}, byPid: map[uint32]pidInfo{}, pendingClients: map[tupleKey]clientEnd{}}
+	return &watcher{o: o, tr: tr, done: make(chan struct{}), bySk: map[uint64]skInfo{}, byPid: map[procKey]pidInfo{}, pendingClients: map[tupleKey]clientEnd{}}
 }
 
 // read runs in its own goroutine until stop: it decodes events and names
@@ -237,7 +243,7 @@ func (w *watcher) read() {
 		}
 		switch {
 		case ev.newState == tcpSynSent:
-			c, known := w.container(ev.tgid)
+			c, known := w.container(ev.tgid, ev.start)
 			w.bySk[ev.sk] = skInfo{c: c, known: known, at: ev.at}
 		case ev.oldState == tcpSynSent && ev.newState == tcpEstablished:
 			si, ok := w.bySk[ev.sk]
@@ -264,9 +270,12 @@ func (w *watcher) read() {
 }
 
 // container names the container of a process from /proc/PID/cgroup, which
-// ends in the container id under cgroupfs and systemd alike.
-func (w *watcher) container(tgid uint32) (*ctr, bool) {
-	if pi, ok := w.byPid[tgid]; ok {
+// ends in the container id under cgroupfs and systemd alike. Answers are
+// kept by pid and start time (0 when the program could not read it: then
+// only by pid).
+func (w *watcher) container(tgid uint32, start uint64) (*ctr, bool) {
+	pk := procKey{tgid, start}
+	if pi, ok := w.byPid[pk]; ok {
 		return pi.c, pi.known
 	}
 	data, err := os.ReadFile(filepath.Join(w.o.opts.ProcRoot, strconv.FormatUint(uint64(tgid), 10), "cgroup"))
@@ -280,7 +289,10 @@ func (w *watcher) container(tgid uint32) (*ctr, bool) {
 			break
 		}
 	}
-	w.byPid[tgid] = pidInfo{c: found, known: true}
+	w.byPid[pk] = pidInfo{c: found, known: true}
+	if start != 0 {
+		w.tr.markKnown(tgid, start)
+	}
 	return found, true
 }
 
