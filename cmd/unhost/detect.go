@@ -47,6 +47,13 @@ containers, the TCP connections between its services (edges) and the ports
 that had clients from outside the project. Sockets are read from /proc, so
 detect must run as root on the engine's host.
 
+By default the socket tables are sampled (--samples, --interval): only
+connections open at those instants are seen. --duration 15s watches for a
+window instead and sees every TCP connection established in it, however
+short, with counts (method ebpf: a tracepoint program; where it cannot be
+attached, /proc is sampled every second and the inventory says why).
+Ctrl-C during the window writes what was seen so far, marked partial.
+
 The output is the inventory JSON documented in docs/inventory.md (one object
 for one project, an array for several); migrate --inventory reads it.`,
 		Args: func(_ *cobra.Command, args []string) error {
