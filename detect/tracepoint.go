@@ -355,19 +355,9 @@ func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 		asm.FnGetCurrentTask.Call(),
 		asm.JEq.Imm(asm.R0, 0, "nostart"),
 		asm.Mov.Reg(asm.R3, asm.R0),
-		asm.Add.Imm(asm.R3, int32(k.groupLeader)),
-		asm.Mov.Reg(asm.R1, asm.RFP),
-		asm.Add.Imm(asm.R1, scratch),
-		asm.Mov.Imm(asm.R2, 8),
-		asm.FnProbeReadKernel.Call(),
-		asm.JNE.Imm(asm.R0, 0, "nostart"),
-		asm.LoadMem(asm.R3, asm.RFP, scratch, asm.DWord),
-		asm.JEq.Imm(asm.R3, 0, "nostart"),
-		asm.Add.Imm(asm.R3, int32(k.startTime)),
-		asm.Mov.Reg(asm.R1, asm.RFP),
-		asm.Add.Imm(asm.R1, int32(rec+recStart)),
-		asm.Mov.Imm(asm.R2, 8),
-		asm.FnProbeReadKernel.Call(),
+	}
+	insns = append(insns, chase(int32(k.groupLeader), int32(k.startTime), rec+recStart, 8, scratch, "nostart")...)
+	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, rec+recStart, asm.DWord).WithSymbol("nostart"),
 		asm.StoreMem(asm.RFP, key+8, asm.R1, asm.DWord),
 		// R7: ring buffer flags. No wakeup, unless a connect by a process
@@ -375,14 +365,13 @@ func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 		asm.Mov.Imm(asm.R7, bpfRBNoWakeup),
 		asm.LoadMem(asm.R2, asm.R6, int16(f["newstate"].offset), asm.Word),
 		asm.JNE.Imm(asm.R2, tcpSynSent, "flags"),
-		asm.LoadMapPtr(asm.R1, t.known.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, key),
-		asm.FnMapLookupElem.Call(),
+	)
+	insns = append(insns, lookup(t.known, key)...)
+	insns = append(insns,
 		asm.JNE.Imm(asm.R0, 0, "flags"),
 		asm.Mov.Imm(asm.R7, 0),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("flags"),
-	}
+	)
 	for off := copyFrom; off < copyTo; off += 8 {
 		insns = append(insns,
 			asm.LoadMem(asm.R1, asm.R6, int16(off), asm.DWord),
@@ -391,22 +380,12 @@ func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 	}
 	insns = append(insns,
 		// net = sk->__sk_common.skc_net.net
+		// record.netns = net->ns.inum
 		asm.LoadMem(asm.R3, asm.R6, int16(f["skaddr"].offset), asm.DWord),
 		asm.JEq.Imm(asm.R3, 0, "out"),
-		asm.Add.Imm(asm.R3, int32(k.skcNet)),
-		asm.Mov.Reg(asm.R1, asm.RFP),
-		asm.Add.Imm(asm.R1, scratch),
-		asm.Mov.Imm(asm.R2, 8),
-		asm.FnProbeReadKernel.Call(),
-		asm.JNE.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R3, asm.RFP, scratch, asm.DWord),
-		asm.JEq.Imm(asm.R3, 0, "out"),
-		// record.netns = net->ns.inum
-		asm.Add.Imm(asm.R3, int32(k.nsInum)),
-		asm.Mov.Reg(asm.R1, asm.RFP),
-		asm.Add.Imm(asm.R1, int32(rec+recNetns)),
-		asm.Mov.Imm(asm.R2, 4),
-		asm.FnProbeReadKernel.Call(),
+	)
+	insns = append(insns, chase(int32(k.skcNet), int32(k.nsInum), rec+recNetns, 4, scratch, "out")...)
+	insns = append(insns,
 		asm.LoadMapPtr(asm.R1, t.events.FD()).WithSymbol("out"),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(rec)),
@@ -417,10 +396,9 @@ func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 		// The ring was full: count the lost event.
 		asm.Mov.Imm(asm.R1, 0),
 		asm.StoreMem(asm.RFP, scratch, asm.R1, asm.DWord),
-		asm.LoadMapPtr(asm.R1, t.drops.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, scratch),
-		asm.FnMapLookupElem.Call(),
+	)
+	insns = append(insns, lookup(t.drops, scratch)...)
+	insns = append(insns,
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
@@ -428,6 +406,40 @@ func (t *tracer) program(k kernelOffs) (asm.Instructions, int) {
 		asm.Return(),
 	)
 	return insns, copyFrom
+}
+
+// chase emits: p = *(u64 *)(R3 + off1), read through scratch; when that
+// read fails or p is NULL, jump to fail; else read size bytes at p + off2
+// into the stack at dst.
+func chase(off1, off2 int32, dst int16, size int32, scratch int16, fail string) asm.Instructions {
+	insns := probeRead(off1, scratch, 8)
+	insns = append(insns,
+		asm.JNE.Imm(asm.R0, 0, fail),
+		asm.LoadMem(asm.R3, asm.RFP, scratch, asm.DWord),
+		asm.JEq.Imm(asm.R3, 0, fail),
+	)
+	return append(insns, probeRead(off2, dst, size)...)
+}
+
+// lookup emits R0 = bpf_map_lookup_elem(m, fp + key).
+func lookup(m *ebpf.Map, key int16) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(key)),
+		asm.FnMapLookupElem.Call(),
+	}
+}
+
+// probeRead emits bpf_probe_read_kernel(fp + dst, size, R3 + off).
+func probeRead(off int32, dst int16, size int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Add.Imm(asm.R3, off),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, int32(dst)),
+		asm.Mov.Imm(asm.R2, size),
+		asm.FnProbeReadKernel.Call(),
+	}
 }
 
 // read blocks for the next event. After flush it returns the events
@@ -526,14 +538,10 @@ func (t *tracer) Close() error {
 	if t.prog != nil {
 		errs = append(errs, t.prog.Close())
 	}
-	if t.events != nil {
-		errs = append(errs, t.events.Close())
-	}
-	if t.drops != nil {
-		errs = append(errs, t.drops.Close())
-	}
-	if t.known != nil {
-		errs = append(errs, t.known.Close())
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.known} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
 	}
 	return errors.Join(errs...)
 }
