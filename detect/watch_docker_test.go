@@ -105,6 +105,7 @@ func TestWatchShortConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("inventory: %s", dump(inv))
 		if inv.Method != MethodEBPF || inv.Partial || inv.Duration == "" {
 			t.Errorf("header: method %q partial %v duration %q", inv.Method, inv.Partial, inv.Duration)
 		}
