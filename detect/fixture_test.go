@@ -352,7 +352,7 @@ func TestWindowCancelledIsPartial(t *testing.T) {
 		t.Errorf("cancelled window took %s", time.Since(start))
 	}
 	d, err := time.ParseDuration(inv.Duration)
-	if !inv.Partial || err != nil || d < 300*time.Millisecond || d > 10*time.Second || inv.Method != MethodProcfs || inv.Samples < 2 {
+	if !inv.Partial || err != nil || d <= 0 || d > 10*time.Second || inv.Method != MethodProcfs || inv.Samples < 2 {
 		t.Errorf("header: partial %v duration %q method %q samples %d", inv.Partial, inv.Duration, inv.Method, inv.Samples)
 	}
 	if len(inv.Edges) != 4 || inv.Edges[0].Count != 1 {

@@ -57,6 +57,7 @@ func (o *observer) window(ctx context.Context, projects []string, started time.T
 	// before the window; the tracer sees every later one.
 	if w != nil {
 		o.sampled = map[connID]bool{}
+		o.timeWait = false // the tracer sees those connections whole
 	}
 	if err := o.sample(ctx); err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func (o *observer) window(ctx context.Context, projects []string, started time.T
 	firstDone := time.Now()
 	samples := 1
 	if w != nil {
-		o.countConns, o.timeWait = false, false
+		o.countConns = false
 		w.sampledUntil = firstDone
 		w.index()
 	}

@@ -137,6 +137,11 @@ func TestWatchShortConnections(t *testing.T) {
 				t.Errorf("outside clients of %s: %+v, want none", svc, oc)
 			}
 		}
+		for _, s := range inv.Services {
+			if len(s.RecentClients) != 0 {
+				t.Errorf("recent clients of %s with method ebpf: %+v", s.Service, s.RecentClients)
+			}
+		}
 		if len(inv.Warnings) != 0 {
 			t.Errorf("warnings: %q", inv.Warnings)
 		}
