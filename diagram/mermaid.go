@@ -377,12 +377,16 @@ func (d *drawing) links(opts Options) []link {
 			if d.ids[r.From] == "" {
 				continue
 			}
-			k := key{r.From, hostID, r.Port, "tcp"}
+			to := hostID
+			if kept := d.keptListener(r.Port); kept != "" && kept != r.From {
+				to = d.id(kept) // a service the stack keeps on the host
+			}
+			k := key{r.From, to, r.Port, "tcp"}
 			if drawn[k] {
 				continue
 			}
 			drawn[k] = true
-			out = append(out, link{from: d.id(r.From), to: hostID, label: strconv.Itoa(r.Port) + "/tcp via " + cmp.Or(hostName(r.After), "the host")})
+			out = append(out, link{from: d.id(r.From), to: to, label: strconv.Itoa(r.Port) + "/tcp via " + cmp.Or(hostName(r.After), "the host")})
 		}
 	}
 	for _, e := range opts.Edges {
@@ -416,6 +420,23 @@ func rank(l link) int {
 	default:
 		return 1
 	}
+}
+
+// keptListener is the service kept on the host network that listens on
+// TCP port (one of them, the first by name), or "".
+func (d *drawing) keptListener(port int) string {
+	for _, name := range d.order {
+		s := d.svc[name]
+		if s.Action != plan.ActionKeepHost && s.Action != plan.ActionNotSelected {
+			continue
+		}
+		for _, l := range s.Listeners {
+			if l.Protocol == "tcp" && l.Port <= port && port <= max(l.Port, l.PortEnd) {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // hostName is the host part of a rewritten address ("host.docker.internal:1883").

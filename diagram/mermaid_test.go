@@ -48,7 +48,8 @@ func tricky() (*plan.Plan, Options) {
 				Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 8080, Address: "0.0.0.0", Decision: plan.DecisionPublish, Publish: "127.0.0.1:8080:8080"}}},
 			{Name: "web_1", Action: plan.ActionMigrate, Networks: []string{"default", "back"},
 				Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 9000, PortEnd: 9002, Address: "::", Decision: plan.DecisionInternal}}},
-			{Name: "web.1", Action: plan.ActionKeepHost},
+			{Name: "web.1", Action: plan.ActionKeepHost,
+				Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 1883, Address: "0.0.0.0", Decision: plan.DecisionUnchanged}}},
 			{Name: "db", Action: plan.ActionMigrate, Networks: []string{"back"},
 				Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 5432, Address: "0.0.0.0", Decision: plan.DecisionInternal}}},
 			{Name: "legacy", Action: plan.ActionUnchanged},
@@ -62,6 +63,7 @@ func tricky() (*plan.Plan, Options) {
 			{From: "web_1", To: "db", Port: 5432, Kind: plan.RefService, Action: "rewrite"},
 			{From: "web.1", To: "end", Port: 8080, Kind: plan.RefService, Action: "rewrite"},
 			{From: "end", To: "host", Port: 1883, Kind: plan.RefHostService, Action: "rewrite", After: "host.docker.internal:1883"},
+			{From: "db", To: "host", Port: 25, Kind: plan.RefHostService, Action: "rewrite", After: "host.docker.internal:25"},
 		},
 	}
 	return p, Options{Window: "15s", Edges: []Edge{
