@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -101,7 +102,7 @@ func TestObserveFixture(t *testing.T) {
 				{Protocol: "tcp", Address: "127.0.0.1", Port: 9090, PID: 200, Process: "api"},
 				{Protocol: "udp", Address: "::1", Port: 5000, PID: 201, Process: "api-worker"},
 			},
-			OutsideClients: []OutsideClient{{Port: 9090, Protocol: "tcp", Peers: []string{"127.0.0.1"}}},
+			OutsideClients: []OutsideClient{{Port: 9090, Protocol: "tcp", Peers: []string{"127.0.0.1"}, Count: 1, Classes: map[string]int{"loopback": 1}}},
 		},
 		{Service: "sidecar", Containers: []string{"shop-sidecar-1"}, NetworkMode: "service:web",
 			Listeners: []Listener{{Protocol: "udp", Address: "0.0.0.0", Port: 6000, PID: 400, Process: "sidecar"}},
@@ -113,21 +114,25 @@ func TestObserveFixture(t *testing.T) {
 				{Protocol: "tcp", Address: "::", Port: 8443, DualStack: true, PID: 100, Process: "web"},
 				{Protocol: "udp", Address: "0.0.0.0", Port: 5353, PID: 100, Process: "web"},
 			},
-			OutsideClients: []OutsideClient{{Port: 8080, Protocol: "tcp", Peers: []string{"192.168.1.50"}}},
+			OutsideClients: []OutsideClient{{Port: 8080, Protocol: "tcp", Peers: []string{"192.168.1.50"}, Count: 1, Classes: map[string]int{"private": 1}}},
+			// The TIME_WAIT line 127.0.0.1:8080 <- 127.0.0.1:39000: used
+			// recently, by a client nobody can name.
+			RecentClients: []OutsideClient{{Port: 8080, Protocol: "tcp", Peers: []string{"127.0.0.1"}, Count: 1, Classes: map[string]int{"loopback": 1}}},
 		},
 		{Service: "worker", Containers: []string{"shop-worker-1"}, NetworkMode: "shop_default",
 			Listeners: []Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 80, PID: 300, Process: "worker"}},
 			Published: []Published{{Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 8081, ContainerPort: 80}},
 		},
 	}
+	zeroTimes(inv)
 	if !reflect.DeepEqual(inv.Services, want) {
 		t.Errorf("services:\n got %+v\nwant %+v", inv.Services, want)
 	}
 	wantEdges := []Edge{
-		{From: "api", To: "web", Port: 8080, Protocol: "tcp", Via: "loopback"},
-		{From: "api", To: "web", Port: 8443, Protocol: "tcp", Via: "loopback"},
-		{From: "sidecar", To: "web", Port: 8443, Protocol: "tcp", Via: "loopback"},
-		{From: "worker", To: "web", Port: 8080, Protocol: "tcp", Via: "gateway"},
+		{From: "api", To: "web", Port: 8080, Protocol: "tcp", Via: "loopback", Count: 1},
+		{From: "api", To: "web", Port: 8443, Protocol: "tcp", Via: "loopback", Count: 1},
+		{From: "sidecar", To: "web", Port: 8443, Protocol: "tcp", Via: "loopback", Count: 1},
+		{From: "worker", To: "web", Port: 8080, Protocol: "tcp", Via: "gateway", Count: 1},
 	}
 	if !reflect.DeepEqual(inv.Edges, wantEdges) {
 		t.Errorf("edges:\n got %+v\nwant %+v", inv.Edges, wantEdges)
@@ -247,6 +252,7 @@ func TestObserveAllProjects(t *testing.T) {
 		t.Fatalf("projects: %+v", invs)
 	}
 	other, shop := invs[0], invs[1]
+	stripStats(shop)
 	if len(other.Services) != 1 || other.Services[0].Service != "api" || len(other.Edges) != 0 {
 		t.Errorf("other: services %+v edges %+v", other.Services, other.Edges)
 	}
@@ -293,5 +299,104 @@ func TestFromInspectSwarmNetworkMode(t *testing.T) {
 	plain.Config.Labels = map[string]string{}
 	if c := fromInspect(plain); c.networkMode != "default" {
 		t.Errorf("plain container: network mode %q, want default", c.networkMode)
+	}
+}
+
+// stripStats clears the counts and times of edges and client ports, for
+// tests that compare what was seen, not how often or when.
+func stripStats(inv *Inventory) {
+	for i := range inv.Edges {
+		e := &inv.Edges[i]
+		e.Count, e.FirstSeen, e.LastSeen = 0, time.Time{}, time.Time{}
+	}
+	for i := range inv.Services {
+		s := &inv.Services[i]
+		for _, l := range [][]OutsideClient{s.OutsideClients, s.RecentClients} {
+			for j := range l {
+				l[j].Count, l[j].Classes, l[j].FirstSeen, l[j].LastSeen = 0, nil, time.Time{}, time.Time{}
+			}
+		}
+	}
+}
+
+// zeroTimes clears first and last seen times, which depend on the clock.
+func zeroTimes(inv *Inventory) {
+	for i := range inv.Edges {
+		inv.Edges[i].FirstSeen, inv.Edges[i].LastSeen = time.Time{}, time.Time{}
+	}
+	for i := range inv.Services {
+		s := &inv.Services[i]
+		for _, l := range [][]OutsideClient{s.OutsideClients, s.RecentClients} {
+			for j := range l {
+				l[j].FirstSeen, l[j].LastSeen = time.Time{}, time.Time{}
+			}
+		}
+	}
+}
+
+// Cancelling the context during a window (Ctrl-C) still gives the
+// inventory of what was seen, marked partial.
+func TestWindowCancelledIsPartial(t *testing.T) {
+	o := fixtureOptions(fixtureDocker())
+	o.Duration = time.Hour
+	o.Method = MethodProcfs
+	o.Interval = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	inv, err := Observe(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("cancelled window took %s", time.Since(start))
+	}
+	d, err := time.ParseDuration(inv.Duration)
+	if !inv.Partial || err != nil || d <= 0 || d > 10*time.Second || inv.Method != MethodProcfs || inv.Samples < 2 {
+		t.Errorf("header: partial %v duration %q method %q samples %d", inv.Partial, inv.Duration, inv.Method, inv.Samples)
+	}
+	if len(inv.Edges) != 4 || inv.Edges[0].Count != 1 {
+		t.Errorf("edges of a cancelled window: %+v", inv.Edges)
+	}
+}
+
+func TestObserveMethodErrors(t *testing.T) {
+	o := fixtureOptions(fixtureDocker())
+	o.Method = MethodEBPF
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "needs a duration") {
+		t.Errorf("ebpf without duration: %v", err)
+	}
+	o.Method = "kprobe"
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "unknown method") {
+		t.Errorf("unknown method: %v", err)
+	}
+}
+
+// Where the tracer cannot be attached, a window falls back to sampling and
+// says why; with --method ebpf it fails instead.
+func TestWindowFallsBackToProcfs(t *testing.T) {
+	saved := attachTracer
+	defer func() { attachTracer = saved }()
+	attachTracer = func() (*tracer, error) { return nil, errors.New("load program: operation not permitted") }
+	o := fixtureOptions(fixtureDocker())
+	o.Duration = 300 * time.Millisecond
+	o.Interval = 100 * time.Millisecond
+	inv, err := Observe(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Method != MethodProcfs || inv.Partial || inv.Samples < 2 || inv.Interval != "100ms" {
+		t.Errorf("header: method %q partial %v samples %d interval %q", inv.Method, inv.Partial, inv.Samples, inv.Interval)
+	}
+	found := false
+	for _, w := range inv.Warnings {
+		found = found || strings.Contains(w, "cannot watch with ebpf (load program: operation not permitted)")
+	}
+	if !found {
+		t.Errorf("no warning about the fallback: %q", inv.Warnings)
+	}
+	o.Method = MethodEBPF
+	if _, err := Observe(context.Background(), o); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Errorf("forced ebpf that cannot attach: %v", err)
 	}
 }

@@ -1,6 +1,9 @@
 package detect
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // The format is documented field by field in docs/inventory.md.
 
@@ -16,10 +19,17 @@ type Inventory struct {
 	Version    int       `json:"version"`
 	Project    string    `json:"project"`
 	ObservedAt time.Time `json:"observed_at"`
-	// Method says how sockets were read, e.g. "procfs".
+	// Method says how connections were seen: MethodProcfs (socket tables
+	// sampled) or MethodEBPF (every TCP state change over a window).
 	Method   string `json:"method"`
 	Samples  int    `json:"samples"`
 	Interval string `json:"interval"`
+	// Duration is the length of the observation window (Go duration), set
+	// when detect watched for a window (--duration), whatever the method.
+	// When Partial is true, it is how long was actually watched.
+	Duration string `json:"duration,omitempty"`
+	// Partial is true when the window was cut short (Ctrl-C).
+	Partial bool `json:"partial,omitempty"`
 	// Services are sorted by name.
 	Services []ServiceObservation `json:"services"`
 	// Edges are client -> server connections seen between services of the
@@ -46,6 +56,10 @@ type ServiceObservation struct {
 	// peers outside the project (another host, or a host process that is not
 	// a container of the project).
 	OutsideClients []OutsideClient `json:"outside_clients,omitempty"`
+	// RecentClients (procfs only) lists ports of this service with closed
+	// connections still in TIME_WAIT: the port was used in the last minute
+	// or so, by a client that can no longer be identified.
+	RecentClients []OutsideClient `json:"recent_clients,omitempty"`
 }
 
 // Listener is one listening socket.
@@ -78,6 +92,12 @@ type Edge struct {
 	// Via is how the client addressed the server: "loopback", "host-address"
 	// or "gateway".
 	Via string `json:"via"`
+	// Count is the number of distinct connections seen; FirstSeen and
+	// LastSeen when the first and the last were seen (established, for
+	// method ebpf; sampled, for procfs).
+	Count     int       `json:"count,omitempty"`
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
 }
 
 // OutsideClient records that a port had clients from outside the project.
@@ -86,4 +106,37 @@ type OutsideClient struct {
 	Protocol string `json:"protocol"`
 	// Peers are the remote addresses seen (without ports), sorted.
 	Peers []string `json:"peers"`
+	// Count is the number of distinct connections seen, and Classes how
+	// many of them came from each class of peer address: "loopback",
+	// "private" (RFC 1918, unique local, link-local) or "public".
+	Count     int            `json:"count,omitempty"`
+	Classes   map[string]int `json:"classes,omitempty"`
+	FirstSeen time.Time      `json:"first_seen,omitzero"`
+	LastSeen  time.Time      `json:"last_seen,omitzero"`
 }
+
+// Methods of observation.
+const (
+	// MethodProcfs: socket tables of /proc/PID/net read at sample times,
+	// attributed by fd inode.
+	MethodProcfs = "procfs"
+	// MethodEBPF: every TCP connection established during the window,
+	// from the tracepoint sock:inet_sock_set_state.
+	MethodEBPF = "ebpf"
+)
+
+// AddressClass is "loopback", "private" (RFC 1918, unique local, link-local,
+// shared address space) or "public".
+func AddressClass(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsPrivate(), a.IsLinkLocalUnicast(), cgnat.Contains(a):
+		return "private"
+	default:
+		return "public"
+	}
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -72,8 +73,17 @@ type Options struct {
 	// pause between two samples (default 1s).
 	Samples  int
 	Interval time.Duration
-	// Progress, if set, is called after each sample.
+	// Progress, if set, is called after each sample (with a Duration:
+	// about every second, with seconds done and total).
 	Progress func(done, total int)
+	// Duration, if positive, selects watching: every TCP connection
+	// established during the window is seen (MethodEBPF), or, where the
+	// tracer cannot be attached, /proc is sampled every Interval for the
+	// window (MethodProcfs). Samples is then ignored.
+	Duration time.Duration
+	// Method forces a method for a window: MethodEBPF (an error if the
+	// tracer cannot be attached) or MethodProcfs. Empty: ebpf if possible.
+	Method string
 }
 
 // defaults fills in defaults; the returned func releases what it created.
@@ -121,6 +131,14 @@ func Observe(ctx context.Context, opts Options) (*Inventory, error) {
 // pass of sampling and returns one inventory per project, sorted by project.
 // Containers of other projects count as outside peers.
 func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
+	switch opts.Method {
+	case "", MethodProcfs, MethodEBPF:
+	default:
+		return nil, fmt.Errorf("unknown method %q (want %s or %s)", opts.Method, MethodEBPF, MethodProcfs)
+	}
+	if opts.Method == MethodEBPF && opts.Duration <= 0 {
+		return nil, errors.New("method ebpf needs a duration")
+	}
 	release, err := opts.defaults()
 	defer release()
 	if err != nil {
@@ -134,6 +152,9 @@ func ObserveAll(ctx context.Context, opts Options) ([]*Inventory, error) {
 	o := newObserver(opts, ctrs)
 	if err := o.prepare(ctx); err != nil {
 		return nil, err
+	}
+	if opts.Duration > 0 {
+		return o.window(ctx, projects, started)
 	}
 	for i := 0; i < opts.Samples; i++ {
 		if i > 0 {
@@ -252,7 +273,7 @@ func discover(ctx context.Context, opts Options) ([]*ctr, []string, error) {
 	var out []*ctr
 	for i, c := range ctrs {
 		if errs[i] != nil {
-			if client.IsErrNotFound(errs[i]) {
+			if cerrdefs.IsNotFound(errs[i]) {
 				continue // removed since the list
 			}
 			return nil, nil, errs[i]
@@ -347,8 +368,91 @@ type observer struct {
 	warnings   map[string]bool
 
 	listeners map[*ctr]map[listenerKey]Listener
-	edges     map[string]map[Edge]bool // by project
-	outside   map[*ctr]map[outsideKey]map[string]bool
+	edges     map[edgeKey]*connStat
+	outside   map[*ctr]map[outsideKey]*connStat
+	recent    map[*ctr]map[outsideKey]*connStat // TIME_WAIT, procfs only
+
+	now  time.Time       // time of the current sample
+	nsOf map[*ctr]string // network namespace of each container, last sample
+	// countConns is false when sampled connections must not be counted
+	// (the watcher counts them from the tracer).
+	countConns bool
+	// timeWait: record TIME_WAIT sockets as recent clients (procfs).
+	timeWait bool
+	// sampled, when set, collects the connections that samples counted
+	// (the watcher must not count them again).
+	sampled map[connID]bool
+}
+
+// edgeKey identifies an edge of a project.
+type edgeKey struct {
+	project, from, to string
+	port              int
+	proto, via        string
+}
+
+// connID identifies a connection seen in a socket table: the server end, the
+// client end and the server's namespace (loopback tuples repeat across
+// namespaces).
+type connID struct {
+	server, client netip.AddrPort
+	ns             string
+}
+
+// connStat counts the distinct connections of an edge or a port.
+type connStat struct {
+	count       int
+	first, last time.Time
+	peers       map[string]bool
+	classes     map[string]int
+	seen        map[connID]bool // sampled connections already counted
+}
+
+// add records one connection; a sampled connection (id set) seen before
+// only moves last.
+func (st *connStat) add(id *connID, peer netip.Addr, at time.Time) {
+	if st.first.IsZero() || at.Before(st.first) {
+		st.first = at
+	}
+	if at.After(st.last) {
+		st.last = at
+	}
+	if id != nil {
+		if st.seen == nil {
+			st.seen = map[connID]bool{}
+		}
+		if st.seen[*id] {
+			return
+		}
+		st.seen[*id] = true
+	}
+	st.count++
+	if peer.IsValid() {
+		if st.peers == nil {
+			st.peers = map[string]bool{}
+			st.classes = map[string]int{}
+		}
+		st.peers[peer.String()] = true
+		st.classes[AddressClass(peer)]++
+	}
+}
+
+// statFor returns the connStat of (c, k) in m, creating it.
+func statFor(m map[*ctr]map[outsideKey]*connStat, c *ctr, k outsideKey) *connStat {
+	if m[c] == nil {
+		m[c] = map[outsideKey]*connStat{}
+	}
+	if m[c][k] == nil {
+		m[c][k] = &connStat{}
+	}
+	return m[c][k]
+}
+
+func (o *observer) edgeStat(k edgeKey) *connStat {
+	if o.edges[k] == nil {
+		o.edges[k] = &connStat{}
+	}
+	return o.edges[k]
 }
 
 type listenerKey struct {
@@ -364,13 +468,17 @@ type outsideKey struct {
 
 func newObserver(opts Options, ctrs []*ctr) *observer {
 	o := &observer{
-		opts:      opts,
-		ctrs:      ctrs,
-		byID:      map[string]*ctr{},
-		warnings:  map[string]bool{},
-		listeners: map[*ctr]map[listenerKey]Listener{},
-		edges:     map[string]map[Edge]bool{},
-		outside:   map[*ctr]map[outsideKey]map[string]bool{},
+		opts:       opts,
+		ctrs:       ctrs,
+		byID:       map[string]*ctr{},
+		warnings:   map[string]bool{},
+		listeners:  map[*ctr]map[listenerKey]Listener{},
+		edges:      map[edgeKey]*connStat{},
+		outside:    map[*ctr]map[outsideKey]*connStat{},
+		recent:     map[*ctr]map[outsideKey]*connStat{},
+		nsOf:       map[*ctr]string{},
+		countConns: true,
+		timeWait:   true,
 	}
 	for _, c := range ctrs {
 		o.byID[c.id] = c
@@ -434,6 +542,7 @@ type nsSock struct {
 
 // sample reads processes, their fds and each namespace's tables once.
 func (o *observer) sample(ctx context.Context) error {
+	o.now = time.Now().UTC()
 	owners := map[uint64]owner{}
 	nsPids := map[string][]int{}
 	nsOf := map[*ctr]string{}
@@ -493,6 +602,9 @@ func (o *observer) sample(ctx context.Context) error {
 			}
 		}
 	}
+	for c, ns := range nsOf {
+		o.nsOf[c] = ns
+	}
 	o.attribute(socks, owners, nsOf)
 	return nil
 }
@@ -526,25 +638,25 @@ func (o *observer) pids(ctx context.Context, c *ctr) ([]int, error) {
 	return pids, nil
 }
 
-// attribute turns one sample's sockets into listeners, edges and outside
-// clients.
+// attribute turns one sample's sockets into listeners, edges, outside
+// clients and (with TIME_WAIT) recent clients.
 func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, nsOf map[*ctr]string) {
-	type lst struct {
-		addr netip.Addr
-		port uint16
-		v6   bool
-	}
-	tcpListen := map[string][]lst{}
+	tcpListen := map[string][]tcpListener{}
+	udpListen := map[string][]tcpListener{}     // bound UDP sockets of observed containers
 	v4Wild := map[string]map[listenerKey]bool{} // ns -> 0.0.0.0 listeners
 	conns := map[[2]netip.AddrPort][]nsSock{}
 	for ns, ss := range socks {
 		v4Wild[ns] = map[listenerKey]bool{}
 		for _, s := range ss {
-			isListen := (s.proto == "tcp" && s.state == stateListen) ||
-				(s.proto == "udp" && s.state == stateClose && s.remote.Port() == 0)
-			if isListen {
+			if isListening(s) {
+				var c *ctr
+				if ow, ok := owners[s.inode]; ok && s.inode != 0 {
+					c = ow.c
+				}
 				if s.proto == "tcp" {
-					tcpListen[ns] = append(tcpListen[ns], lst{s.local.Addr(), s.local.Port(), s.v6})
+					tcpListen[ns] = append(tcpListen[ns], tcpListener{s.local.Addr(), s.local.Port(), c})
+				} else if c != nil {
+					udpListen[ns] = append(udpListen[ns], tcpListener{s.local.Addr(), s.local.Port(), c})
 				}
 				if s.local.Addr() == netip.IPv4Unspecified() {
 					v4Wild[ns][listenerKey{s.proto, s.local.Addr(), s.local.Port()}] = true
@@ -556,16 +668,20 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 			}
 		}
 	}
-	serverSide := func(ns string, s sock) bool {
+	listenerAt := func(ns string, a netip.AddrPort) (tcpListener, bool) {
 		for _, l := range tcpListen[ns] {
-			if l.port == s.local.Port() && (l.addr == s.local.Addr() || l.addr.IsUnspecified()) {
-				return true
+			if l.port == a.Port() && (l.addr == a.Addr() || l.addr.IsUnspecified()) {
+				return l, true
 			}
 		}
-		return false
+		return tcpListener{}, false
 	}
 	for ns, ss := range socks {
 		for _, s := range ss {
+			if s.proto == "tcp" && s.state == stateTimeWait && o.timeWait {
+				o.timeWaitEntry(ns, s, listenerAt)
+				continue
+			}
 			if s.inode == 0 {
 				continue // TIME_WAIT, SYN_RECV: no owner
 			}
@@ -574,7 +690,7 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 				continue
 			}
 			switch {
-			case (s.proto == "tcp" && s.state == stateListen) || (s.proto == "udp" && s.state == stateClose && s.remote.Port() == 0):
+			case isListening(s):
 				l := Listener{Protocol: s.proto, Address: s.local.Addr().String(), Port: int(s.local.Port()), PID: ow.pid, Process: ow.comm}
 				if s.v6 && s.local.Addr() == netip.IPv6Unspecified() {
 					l.DualStack = !o.bindV6Only && !v4Wild[ns][listenerKey{s.proto, netip.IPv4Unspecified(), s.local.Port()}]
@@ -588,7 +704,24 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 				if old, ok := m[k]; !ok || l.PID < old.PID {
 					m[k] = l
 				}
-			case s.proto == "tcp" && s.state == stateEstablished && serverSide(ns, s):
+			case s.proto == "udp" && s.state == stateEstablished:
+				// A connected UDP socket: its peer is fixed, so a client of
+				// a service's bound UDP port can be named.
+				server := udpServer(udpListen, ns, s.remote, ow.c)
+				if server == nil || server == ow.c || server.project != ow.c.project {
+					continue
+				}
+				id := connID{server: s.remote, client: s.local, ns: ns}
+				k := edgeKey{project: ow.c.project, from: ow.c.service, to: server.service, port: int(s.remote.Port()), proto: "udp", via: via(s.remote.Addr(), ow.c, server, nsOf)}
+				o.edgeStat(k).add(&id, netip.Addr{}, o.now)
+			case s.proto == "tcp" && s.state == stateEstablished && o.countConns:
+				if _, ok := listenerAt(ns, s.local); !ok {
+					continue
+				}
+				id := connID{server: s.local, client: s.remote, ns: ns}
+				if o.sampled != nil {
+					o.sampled[id] = true
+				}
 				peer, found := findPeer(conns, ns, s)
 				var pw owner
 				if found {
@@ -598,25 +731,78 @@ func (o *observer) attribute(socks map[string][]sock, owners map[uint64]owner, n
 				case found && pw.c == ow.c:
 					// inside one container
 				case found && pw.c.project == ow.c.project:
-					if o.edges[ow.c.project] == nil {
-						o.edges[ow.c.project] = map[Edge]bool{}
-					}
-					o.edges[ow.c.project][Edge{From: pw.c.service, To: ow.c.service, Port: int(s.local.Port()), Protocol: "tcp", Via: via(s.local.Addr(), pw.c, ow.c, nsOf)}] = true
+					k := edgeKey{project: ow.c.project, from: pw.c.service, to: ow.c.service, port: int(s.local.Port()), proto: "tcp", via: via(s.local.Addr(), pw.c, ow.c, nsOf)}
+					o.edgeStat(k).add(&id, netip.Addr{}, o.now)
 				default:
-					k := outsideKey{"tcp", s.local.Port()}
-					m := o.outside[ow.c]
-					if m == nil {
-						m = map[outsideKey]map[string]bool{}
-						o.outside[ow.c] = m
-					}
-					if m[k] == nil {
-						m[k] = map[string]bool{}
-					}
-					m[k][s.remote.Addr().String()] = true
+					statFor(o.outside, ow.c, outsideKey{"tcp", s.local.Port()}).add(&id, s.remote.Addr(), o.now)
 				}
 			}
 		}
 	}
+}
+
+// udpServer finds the observed container whose bound UDP socket a connected
+// UDP socket of client (in namespace ns) sends to: in the same namespace
+// (always, for loopback), else a container that has the address (a bridge
+// container addressed directly) or a host-network one reached through the
+// client's gateway.
+func udpServer(udpListen map[string][]tcpListener, ns string, remote netip.AddrPort, client *ctr) *ctr {
+	match := func(l tcpListener) bool {
+		return l.port == remote.Port() && (l.addr == remote.Addr() || l.addr.IsUnspecified())
+	}
+	for _, l := range udpListen[ns] {
+		if match(l) {
+			return l.c
+		}
+	}
+	if remote.Addr().IsLoopback() {
+		return nil
+	}
+	nss := make([]string, 0, len(udpListen))
+	for other := range udpListen {
+		nss = append(nss, other)
+	}
+	slices.Sort(nss)
+	for _, other := range nss {
+		for _, l := range udpListen[other] {
+			if other != ns && match(l) && (slices.Contains(l.c.ips, remote.Addr()) || (l.c.hostNet && slices.Contains(client.gateways, remote.Addr()))) {
+				return l.c
+			}
+		}
+	}
+	return nil
+}
+
+// timeWaitEntry records a TIME_WAIT socket of namespace ns that has one end
+// on a listening port of a service: that port was used recently. A TIME_WAIT
+// socket has no owner, so the client cannot be named. The other end matches
+// a listener only when it is a loopback address or the listener's own
+// address (an outgoing connection to port 80 elsewhere says nothing about
+// a local listener on 0.0.0.0:80).
+func (o *observer) timeWaitEntry(ns string, s sock, listenerAt func(string, netip.AddrPort) (tcpListener, bool)) {
+	server, peer := s.local, s.remote
+	l, ok := listenerAt(ns, server)
+	if !ok && (s.remote.Addr().IsLoopback() || s.remote.Addr() == s.local.Addr()) {
+		server, peer = s.remote, s.local
+		l, ok = listenerAt(ns, server)
+	}
+	if !ok || l.c == nil {
+		return
+	}
+	id := connID{server: server, client: peer, ns: ns}
+	statFor(o.recent, l.c, outsideKey{"tcp", server.Port()}).add(&id, peer.Addr(), o.now)
+}
+
+// tcpListener is a listening TCP socket of a sample, with its owner (nil
+// when it is not a process of an observed container).
+type tcpListener struct {
+	addr netip.Addr
+	port uint16
+	c    *ctr
+}
+
+func isListening(s sock) bool {
+	return (s.proto == "tcp" && s.state == stateListen) || (s.proto == "udp" && s.state == stateClose && s.remote.Port() == 0)
 }
 
 // findPeer finds the other end of an established connection: the socket
@@ -657,7 +843,7 @@ func via(dialed netip.Addr, client, server *ctr, nsOf map[*ctr]string) string {
 
 // inventory builds the sorted inventory of one project from what was seen.
 func (o *observer) inventory(project string) *Inventory {
-	inv := &Inventory{Version: InventoryVersion, Project: project, Method: "procfs", Services: []ServiceObservation{}, Edges: []Edge{}}
+	inv := &Inventory{Version: InventoryVersion, Project: project, Method: MethodProcfs, Services: []ServiceObservation{}, Edges: []Edge{}}
 	svcs := map[string]*ServiceObservation{}
 	for _, c := range o.ctrs {
 		if c.project != project {
@@ -673,25 +859,55 @@ func (o *observer) inventory(project string) *Inventory {
 			s.Listeners = append(s.Listeners, l)
 		}
 		s.Published = append(s.Published, c.published...)
-		for k, peers := range o.outside[c] {
-			oc := OutsideClient{Port: int(k.port), Protocol: k.proto}
-			for p := range peers {
-				oc.Peers = append(oc.Peers, p)
-			}
-			s.OutsideClients = append(s.OutsideClients, oc)
-		}
+		s.OutsideClients = mergeClients(s.OutsideClients, o.outside[c])
+		s.RecentClients = mergeClients(s.RecentClients, o.recent[c])
 	}
 	for _, s := range svcs {
 		inv.Services = append(inv.Services, *s)
 	}
-	for e := range o.edges[project] {
-		inv.Edges = append(inv.Edges, e)
+	for k, st := range o.edges {
+		if k.project != project {
+			continue
+		}
+		inv.Edges = append(inv.Edges, Edge{From: k.from, To: k.to, Port: k.port, Protocol: k.proto, Via: k.via, Count: st.count, FirstSeen: st.first, LastSeen: st.last})
 	}
 	for w := range o.warnings {
 		inv.Warnings = append(inv.Warnings, w)
 	}
 	inv.Sort()
 	return inv
+}
+
+// mergeClients adds one container's per-port stats to a service's list
+// (containers of one service add up).
+func mergeClients(list []OutsideClient, m map[outsideKey]*connStat) []OutsideClient {
+	for k, st := range m {
+		i := slices.IndexFunc(list, func(oc OutsideClient) bool { return oc.Port == int(k.port) && oc.Protocol == k.proto })
+		if i < 0 {
+			list = append(list, OutsideClient{Port: int(k.port), Protocol: k.proto})
+			i = len(list) - 1
+		}
+		oc := &list[i]
+		for p := range st.peers {
+			if !slices.Contains(oc.Peers, p) {
+				oc.Peers = append(oc.Peers, p)
+			}
+		}
+		oc.Count += st.count
+		for cl, n := range st.classes {
+			if oc.Classes == nil {
+				oc.Classes = map[string]int{}
+			}
+			oc.Classes[cl] += n
+		}
+		if oc.FirstSeen.IsZero() || st.first.Before(oc.FirstSeen) {
+			oc.FirstSeen = st.first
+		}
+		if st.last.After(oc.LastSeen) {
+			oc.LastSeen = st.last
+		}
+	}
+	return list
 }
 
 // networkMode gives "service:NAME" for a container that follows another of

@@ -24,11 +24,13 @@ func (inv *Inventory) Sort() {
 		slices.SortFunc(s.Published, func(a, b Published) int {
 			return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.HostPort, b.HostPort), strings.Compare(a.HostIP, b.HostIP), cmp.Compare(a.ContainerPort, b.ContainerPort))
 		})
-		slices.SortFunc(s.OutsideClients, func(a, b OutsideClient) int {
-			return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
-		})
-		for j := range s.OutsideClients {
-			slices.Sort(s.OutsideClients[j].Peers)
+		for _, l := range [][]OutsideClient{s.OutsideClients, s.RecentClients} {
+			slices.SortFunc(l, func(a, b OutsideClient) int {
+				return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+			})
+			for j := range l {
+				slices.Sort(l[j].Peers)
+			}
 		}
 	}
 	slices.SortFunc(inv.Edges, func(a, b Edge) int {
@@ -125,7 +127,17 @@ func WriteText(w io.Writer, invs []*Inventory) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "project %s (observed %s, %d samples every %s)\n", inv.Project, inv.ObservedAt.Format("2006-01-02T15:04:05Z07:00"), inv.Samples, inv.Interval)
+		how := fmt.Sprintf("%d samples every %s", inv.Samples, inv.Interval)
+		if inv.Duration != "" {
+			how = fmt.Sprintf("watched %s with %s", inv.Duration, inv.Method)
+			if inv.Method == MethodProcfs {
+				how += fmt.Sprintf(", %d samples every %s", inv.Samples, inv.Interval)
+			}
+			if inv.Partial {
+				how += ", interrupted: partial"
+			}
+		}
+		fmt.Fprintf(&b, "project %s (observed %s, %s)\n", inv.Project, inv.ObservedAt.Format("2006-01-02T15:04:05Z07:00"), how)
 		for _, s := range inv.Services {
 			fmt.Fprintf(&b, "  service %s  network_mode=%s  containers=%s\n", s.Service, s.NetworkMode, strings.Join(s.Containers, ","))
 			for _, l := range s.Listeners {
@@ -139,11 +151,14 @@ func WriteText(w io.Writer, invs []*Inventory) error {
 				fmt.Fprintf(&b, "    published %s %s -> %d\n", p.Protocol, hostPort(p.HostIP, p.HostPort), p.ContainerPort)
 			}
 			for _, o := range s.OutsideClients {
-				fmt.Fprintf(&b, "    outside clients on %s/%d: %s\n", o.Protocol, o.Port, strings.Join(o.Peers, ", "))
+				fmt.Fprintf(&b, "    outside clients on %s/%d: %s%s\n", o.Protocol, o.Port, strings.Join(o.Peers, ", "), countText(o.Count))
+			}
+			for _, o := range s.RecentClients {
+				fmt.Fprintf(&b, "    recently used (TIME_WAIT) %s/%d from: %s%s\n", o.Protocol, o.Port, strings.Join(o.Peers, ", "), countText(o.Count))
 			}
 		}
 		for _, e := range inv.Edges {
-			fmt.Fprintf(&b, "  edge %s -> %s:%d/%s via %s\n", e.From, e.To, e.Port, e.Protocol, e.Via)
+			fmt.Fprintf(&b, "  edge %s -> %s:%d/%s via %s%s\n", e.From, e.To, e.Port, e.Protocol, e.Via, countText(e.Count))
 		}
 		for _, wn := range inv.Warnings {
 			fmt.Fprintf(&b, "  warning: %s\n", wn)
@@ -151,6 +166,17 @@ func WriteText(w io.Writer, invs []*Inventory) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// countText is " (N connections)", or nothing when no count is known.
+func countText(n int) string {
+	switch {
+	case n == 1:
+		return " (1 connection)"
+	case n > 1:
+		return fmt.Sprintf(" (%d connections)", n)
+	}
+	return ""
 }
 
 func hostPort(addr string, port int) string {

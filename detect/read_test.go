@@ -64,3 +64,26 @@ func TestParseInventoriesRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextWindow(t *testing.T) {
+	inv := &Inventory{Version: 1, Project: "p", Method: MethodEBPF, Duration: "3s", Partial: true,
+		Services: []ServiceObservation{{Service: "a", NetworkMode: "host",
+			OutsideClients: []OutsideClient{{Port: 80, Protocol: "tcp", Peers: []string{"127.0.0.1"}, Count: 2}},
+			RecentClients:  []OutsideClient{{Port: 81, Protocol: "tcp", Peers: []string{"10.0.0.1"}, Count: 1}}}},
+		Edges: []Edge{{From: "b", To: "a", Port: 80, Protocol: "tcp", Via: "loopback", Count: 7}},
+	}
+	var b strings.Builder
+	if err := WriteText(&b, []*Inventory{inv}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"watched 3s with ebpf, interrupted: partial",
+		"outside clients on tcp/80: 127.0.0.1 (2 connections)",
+		"recently used (TIME_WAIT) tcp/81 from: 10.0.0.1 (1 connection)",
+		"edge b -> a:80/tcp via loopback (7 connections)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 const (
 	stateEstablished = 0x01
 	stateClose       = 0x07 // a bound, unconnected UDP socket
+	stateTimeWait    = 0x06
 	stateListen      = 0x0A
 )
 
@@ -100,10 +101,12 @@ func readTable(pfs procfs.FS, file string) (lines []tableLine, err error) {
 	switch file {
 	case "tcp":
 		var t procfs.NetTCP
+		//lint:ignore SA1019 netlink (sock_diag) is not used; see NOTES.md
 		t, err = pfs.NetTCP() //nolint:staticcheck // netlink is optional; see package doc
 		raw = procfs.NetIPSocket(t)
 	case "tcp6":
 		var t procfs.NetTCP
+		//lint:ignore SA1019 netlink (sock_diag) is not used; see NOTES.md
 		t, err = pfs.NetTCP6() //nolint:staticcheck
 		raw = procfs.NetIPSocket(t)
 	case "udp":

@@ -20,9 +20,14 @@ type detectOptions struct {
 	all      bool
 	samples  int
 	interval time.Duration
-	output   string
-	format   string
-	quiet    bool
+	duration time.Duration
+	method   string
+	// samplingSet: --samples or --interval was given (they select
+	// sampling, which --duration excludes).
+	samplingSet bool
+	output      string
+	format      string
+	quiet       bool
 
 	io     *streams.IO
 	docker detect.Docker // nil: from the environment
@@ -42,6 +47,13 @@ containers, the TCP connections between its services (edges) and the ports
 that had clients from outside the project. Sockets are read from /proc, so
 detect must run as root on the engine's host.
 
+By default the socket tables are sampled (--samples, --interval): only
+connections open at those instants are seen. --duration 15s watches for a
+window instead and sees every TCP connection established in it, however
+short, with counts (method ebpf: a tracepoint program; where it cannot be
+attached, /proc is sampled every second and the inventory says why).
+Ctrl-C during the window writes what was seen so far, marked partial.
+
 The output is the inventory JSON documented in docs/inventory.md (one object
 for one project, an array for several); migrate --inventory reads it.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -52,6 +64,7 @@ for one project, an array for several); migrate --inventory reads it.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.io = f.io
+			opts.samplingSet = cmd.Flags().Changed("samples") || cmd.Flags().Changed("interval")
 			if err := opts.validate(); err != nil {
 				return usageErr(err)
 			}
@@ -66,6 +79,8 @@ for one project, an array for several); migrate --inventory reads it.`,
 	fl.BoolVar(&opts.all, "all", false, "every project with a container on the host network")
 	fl.IntVar(&opts.samples, "samples", 3, "how many times to read the sockets")
 	fl.DurationVar(&opts.interval, "interval", time.Second, "pause between two samples")
+	fl.DurationVar(&opts.duration, "duration", 0, "watch for this long and see every TCP connection between services (excludes --samples and --interval)")
+	fl.StringVar(&opts.method, "method", "", "with --duration: ebpf (fail if it cannot attach) or procfs (sample every second); default ebpf if possible")
 	fl.StringVarP(&opts.output, "output", "o", "", "write the inventory to `FILE` instead of stdout")
 	fl.StringVar(&opts.format, "format", "json", "output `FORMAT`: json or text")
 	fl.BoolVarP(&opts.quiet, "quiet", "q", false, "no progress on stderr")
@@ -82,6 +97,14 @@ func (o *detectOptions) validate() error {
 		return fmt.Errorf("detect: --samples must be at least 1, got %d", o.samples)
 	case o.interval < 0:
 		return fmt.Errorf("detect: --interval must not be negative, got %s", o.interval)
+	case o.duration < 0:
+		return fmt.Errorf("detect: --duration must not be negative, got %s", o.duration)
+	case o.duration > 0 && o.samplingSet:
+		return errors.New("detect: --duration watches for a window; --samples and --interval select sampling: use one or the other")
+	case o.method != "" && o.duration == 0:
+		return errors.New("detect: --method needs --duration")
+	case o.method != "" && o.method != detect.MethodEBPF && o.method != detect.MethodProcfs:
+		return fmt.Errorf("detect: --method must be ebpf or procfs, got %q", o.method)
 	case o.format != "json" && o.format != "text":
 		return fmt.Errorf("detect: --format must be json or text, got %q", o.format)
 	}
@@ -110,10 +133,16 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 		All:      o.all,
 		Samples:  o.samples,
 		Interval: o.interval,
+		Duration: o.duration,
+		Method:   o.method,
 	}
 	if o.io.ErrIsTerminal() && !o.quiet {
+		unit := "sample"
+		if o.duration > 0 {
+			unit = "second"
+		}
 		dopts.Progress = func(done, total int) {
-			fmt.Fprintf(o.io.ErrOut, "\rdetect: sample %d/%d", done, total)
+			fmt.Fprintf(o.io.ErrOut, "\rdetect: %s %d/%d", unit, done, total)
 			if done == total {
 				fmt.Fprint(o.io.ErrOut, "\n")
 			}
@@ -122,6 +151,10 @@ func runDetect(ctx context.Context, o *detectOptions) error {
 	invs, err := detect.ObserveAll(ctx, dopts)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
+	}
+	if len(invs) > 0 && invs[0].Partial {
+		// Ctrl-C during the window: what was seen is still worth writing.
+		fmt.Fprintf(o.io.ErrOut, "\ndetect: interrupted after %s; the inventory is marked partial\n", invs[0].Duration)
 	}
 	write := func(w io.Writer) error {
 		if o.format == "text" {

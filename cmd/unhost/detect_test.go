@@ -35,6 +35,11 @@ func TestDetectUsage(t *testing.T) {
 		{"detect", "-p", ""},
 		{"detect", "--bogus"},
 		{"detect", "-p", "a", "extra-arg"},
+		{"detect", "-p", "a", "--duration", "15s", "--samples", "3"},
+		{"detect", "-p", "a", "--duration", "15s", "--interval", "1s"},
+		{"detect", "-p", "a", "--duration", "-1s"},
+		{"detect", "-p", "a", "--method", "ebpf"},
+		{"detect", "-p", "a", "--duration", "1s", "--method", "kprobe"},
 	} {
 		code, out, errs := runDetectCLI(t, args...)
 		if code != ExitUsage || out != "" || !strings.HasPrefix(errs, "unhost: ") {
