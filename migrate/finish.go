@@ -15,8 +15,9 @@ import (
 	"github.com/unhost/unhost/plan"
 )
 
-// finish fills the plan's service list, exposure table and runbook.
-func (p *planner) finish(res *Result) {
+// finish fills the plan's service list, exposure table and runbook: after
+// it the plan is complete, before any text is edited.
+func (p *planner) finish() {
 	pl := p.plan
 	for _, n := range p.names {
 		s := p.svcs[n]
@@ -88,7 +89,6 @@ func (p *planner) finish(res *Result) {
 	for _, ef := range p.c.MissingEnvFiles {
 		p.warn("env file " + ef + " is missing: references in it could not be checked")
 	}
-	pl.Changed = len(res.Files) > 0
 	if !strings.HasPrefix(pl.ImageMetadata, "available") {
 		p.warn("image metadata " + pl.ImageMetadata + ": listeners are judged from the compose files alone; ports that only the image declares are not seen (run where the images are, or use detect)")
 	}

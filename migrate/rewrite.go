@@ -3,7 +3,6 @@ package migrate
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -192,12 +191,18 @@ func (ps portSpec) matches(pc types.ServicePortConfig) bool {
 	return ip == want && pc.Published == pub && int(pc.Target) == ps.port && proto == ps.proto
 }
 
-// buildEdits turns the decisions into edits of the files.
-func (p *planner) buildEdits() (*Result, error) {
+// editFailure is a planned edit that could not be made: it becomes a
+// blocker or a manual step of the plan.
+type editFailure struct {
+	blocker bool
+	step    plan.Step
+}
+
+// buildEdits carries out the complete plan on the files' text. It decides
+// nothing: what it cannot do comes back as failures, for the plan.
+func (p *planner) buildEdits() ([]FileResult, []editFailure, error) {
 	e := newEditor()
-	// services whose host mode comes from an anchor or extends base that
-	// is edited, and that must keep it: pin them.
-	pinned := map[string]bool{}
+	var failures []editFailure
 	type removal struct {
 		f    *load.SourceFile
 		m    *yaml.Node
@@ -222,7 +227,7 @@ func (p *planner) buildEdits() (*Result, error) {
 			}
 		}
 		if len(own) == 0 {
-			return nil, fmt.Errorf("service %s: cannot find its definition in the compose files", n)
+			return nil, nil, fmt.Errorf("service %s: cannot find its definition in the compose files", n)
 		}
 		// swarm's form: the external host network attached under networks:
 		var keepNets *load.NodeRef
@@ -249,7 +254,7 @@ func (p *planner) buildEdits() (*Result, error) {
 					ed, err = t.removeEntry(nv, itemKey, item)
 				}
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				e.removed[item] = true
 				e.add(nr.File, ed)
@@ -276,11 +281,11 @@ func (p *planner) buildEdits() (*Result, error) {
 			}
 		}
 		if target.Node.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("%s: service %s is written as an alias: give it its own mapping first", target.File.PosOf(target.Node), n)
+			return nil, nil, fmt.Errorf("%s: service %s is written as an alias: give it its own mapping first", target.File.PosOf(target.Node), n)
 		}
 		additions, err := p.additions(e, s, target, nodes, keepNets)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range rems {
 			r := &rems[i]
@@ -292,7 +297,7 @@ func (p *planner) buildEdits() (*Result, error) {
 			if r == targetRem && len(additions) > 0 && r.m.Style&yaml.FlowStyle == 0 {
 				ed, err := t.replaceEntry(r.m, r.k, r.v, additions)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				e.add(r.f, ed)
 				additions = nil
@@ -300,60 +305,22 @@ func (p *planner) buildEdits() (*Result, error) {
 			}
 			ed, err := t.removeEntry(r.m, r.k, r.v)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			e.add(r.f, ed)
-			if r.via != "" {
-				// shared by others: pin those that stay on the host
-				for _, m := range p.names {
-					if m == n || pinned[m] || p.migrated(m) || !p.svcs[m].facts.HostNetwork() {
-						continue
-					}
-					for _, mr := range p.c.ServiceNodes(m) {
-						if mr.Node == r.m {
-							pinned[m] = true
-						}
-					}
-				}
-			}
 		}
 		if len(additions) > 0 {
 			if err := p.insertKeys(e, target, additions); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	// pin services that keep host mode from a shared anchor or base
-	pinNames := []string{}
-	for n := range pinned {
-		pinNames = append(pinNames, n)
-	}
-	sort.Strings(pinNames)
-	for _, n := range pinNames {
-		var own *load.NodeRef
-		ownHas := false
-		for _, nr := range p.c.ServiceNodes(n) {
-			if nr.Via == "" {
-				nr := nr
-				if own == nil {
-					own = &nr
-				}
-				if k, v := load.MapEntry(nr.Node, "network_mode"); k != nil && v.Value == "host" && !e.removed[k] {
-					ownHas = true
-				}
-			}
+	// services that keep host mode from a shared anchor or base say it
+	// themselves
+	for _, pn := range p.pins {
+		if err := p.insertKeys(e, pn.at, []string{"network_mode: host"}); err != nil {
+			return nil, nil, err
 		}
-		if ownHas || own == nil {
-			continue
-		}
-		if own.Node.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("%s: service %s is an alias of a migrated definition: give it its own mapping", own.File.PosOf(own.Node), n)
-		}
-		if err := p.insertKeys(e, *own, []string{"network_mode: host"}); err != nil {
-			return nil, err
-		}
-		p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: n, Where: own.File.PosOf(own.Node).String(),
-			What: n + " keeps the host network: it now says network_mode: host itself, since the shared definition it took it from was migrated"})
 	}
 	// reference rewrites, grouped by scalar so that one value holding
 	// several addresses is edited once
@@ -377,8 +344,8 @@ func (p *planner) buildEdits() (*Result, error) {
 		}
 		if err := p.rewriteScalar(e, k.f, k.n, pairs); err != nil {
 			rw := groups[k][0]
-			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: rw.ref.Service, Where: rw.ref.Pos.String(),
-				What: fmt.Sprintf("rewrite the addresses in %s by hand (%v)", rw.ref.Field, err)})
+			failures = append(failures, editFailure{step: plan.Step{Service: rw.ref.Service, Where: rw.ref.Pos.String(),
+				What: fmt.Sprintf("rewrite the addresses in %s by hand (%v)", rw.ref.Field, err)}})
 		}
 	}
 	// loopback binds
@@ -392,15 +359,15 @@ func (p *planner) buildEdits() (*Result, error) {
 			}
 		}
 		if err := p.rewriteScalar(e, b.File, b.Node, [][2]string{{b.BindText, to}}); err != nil {
-			p.plan.Blockers = append(p.plan.Blockers, plan.Step{Where: b.File.PosOf(b.Node).String(),
-				What: fmt.Sprintf("the bind address %s could not be rewritten (%v)", b.BindText, err), Hint: "make it listen on 0.0.0.0 inside the container"})
+			failures = append(failures, editFailure{blocker: true, step: plan.Step{Where: b.File.PosOf(b.Node).String(),
+				What: fmt.Sprintf("the bind address %s could not be rewritten (%v)", b.BindText, err), Hint: "make it listen on 0.0.0.0 inside the container"}})
 		}
 	}
 	// networks
 	if err := p.addNetworks(e); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res := &Result{Plan: p.plan}
+	var files []FileResult
 	for _, f := range p.c.Files {
 		eds := e.edits[f]
 		if len(eds) == 0 {
@@ -408,11 +375,29 @@ func (p *planner) buildEdits() (*Result, error) {
 		}
 		out, err := applyEdits(f.Data, eds)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+			return nil, nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
-		res.Files = append(res.Files, FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out})
+		files = append(files, FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out})
 	}
-	return res, nil
+	return files, failures, nil
+}
+
+// recordEditFailures puts what the edits could not do into the plan, as
+// blockers and manual steps, in the plan's order.
+func (p *planner) recordEditFailures(failures []editFailure) {
+	if len(failures) == 0 {
+		return
+	}
+	for _, f := range failures {
+		f.step.What = Redact(f.step.What)
+		if f.blocker {
+			p.plan.Blockers = append(p.plan.Blockers, f.step)
+		} else {
+			p.plan.ManualSteps = append(p.plan.ManualSteps, f.step)
+		}
+	}
+	sortSteps(p.plan.ManualSteps)
+	sortSteps(p.plan.Blockers)
 }
 
 // additions returns the lines (without indentation) to add to a migrated
@@ -456,7 +441,6 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 						done[i] = true
 					}
 				}
-				p.warn(fmt.Sprintf("%s: %s: the published port depends on a variable: left as written; check that it keeps the port's reach", s.name, ps.File.PosOf(item)))
 				continue
 			}
 			matched := false
