@@ -55,7 +55,7 @@ func migrateAll(tb testing.TB, path string) *migrate.Result {
 		tb.Fatal(err)
 	}
 	for _, f := range res.Files {
-		migrate.UnifiedDiff(f.Path, f.Old, f.New)
+		f.Diff(f.Path)
 	}
 	return res
 }

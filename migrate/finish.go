@@ -184,7 +184,7 @@ var swarmIgnored = map[string]string{
 func (p *planner) ignoredBySwarm() []plan.Step {
 	var out []plan.Step
 	for _, n := range p.names {
-		for _, nr := range p.c.ServiceNodes(n) {
+		for _, nr := range p.serviceNodes(n) {
 			m := nr.Node
 			if ports := load.MapValue(m, "ports"); ports != nil {
 				for _, it := range ports.Content {

@@ -148,6 +148,18 @@ type planner struct {
 	ownIdx   *ownerIndex
 	refSeen  map[refKey]bool
 	warnSeen map[string]bool
+	nodes    map[string][]load.NodeRef
+}
+
+// serviceNodes is load's ServiceNodes, looked up once per service (each
+// lookup walks the files' services: mappings).
+func (p *planner) serviceNodes(name string) []load.NodeRef {
+	nr, ok := p.nodes[name]
+	if !ok {
+		nr = p.c.ServiceNodes(name)
+		p.nodes[name] = nr
+	}
+	return nr
 }
 
 // refRewrite is a reference to rewrite in a scalar.
@@ -254,7 +266,7 @@ func newPlanner(c *load.Compose, opts Options) (*planner, error) {
 	if opts.Policy == "" {
 		opts.Policy = PolicyAuto
 	}
-	p := &planner{c: c, svcs: map[string]*svc{}, pos: map[string]int{}, refSeen: map[refKey]bool{}, warnSeen: map[string]bool{}}
+	p := &planner{c: c, svcs: map[string]*svc{}, pos: map[string]int{}, refSeen: map[refKey]bool{}, warnSeen: map[string]bool{}, nodes: map[string][]load.NodeRef{}}
 	p.facts = analysis.Analyze(c, opts.Images)
 	if opts.Target == "" {
 		opts.Target = plan.TargetBridge

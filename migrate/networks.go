@@ -19,6 +19,16 @@ func (p *planner) decideNetworks() {
 			}
 		}
 	}
+	// a service's group: itself and its followers, whose configuration
+	// counts as its own; and the references each service is an end of
+	group := map[string][]string{}
+	for _, m := range p.names {
+		group[m] = append(group[m], m)
+		if f := p.svcs[m].follows; f != "" && f != m {
+			group[f] = append(group[f], m)
+		}
+	}
+	refsOf := p.referencesByEnd()
 	public := map[string]bool{}
 	var internalOnly []string
 	for _, n := range p.names {
@@ -38,20 +48,20 @@ func (p *planner) decideNetworks() {
 			// world (internal: true has no route out) could break it
 			isPublic, why = true, "no listener is known, so nothing tells that it needs no outbound access"
 		}
-		// its followers' configuration counts as its own
-		for _, m := range p.names {
+		for _, m := range group[n] {
 			f := p.svcs[m]
-			if (m == n || f.follows == n) && f.external {
+			if f.external {
 				isPublic, why = true, f.externalWhy
 			}
-			if (m == n || f.follows == n) && f.hostRefs {
+			if f.hostRefs {
 				isPublic, why = true, "reaches services on the host"
 			}
 		}
 		if !isPublic {
 			// a client or server that is not migrated sits on the default
 			// network: stay there with it
-			for _, r := range p.plan.References {
+			for _, i := range refsOf[n] {
+				r := p.plan.References[i]
 				if r.Kind != plan.RefService && r.Kind != plan.RefOutside || r.Action == refActionManual && r.Kind == plan.RefService || r.From == "" || p.svcs[r.To] == nil {
 					continue
 				}
@@ -112,7 +122,7 @@ func (p *planner) decideNetworks() {
 			members = append(members, n)
 			s := p.svcs[n]
 			s.networks = []string{"default", internalName}
-			s.netReason += "; also on " + internalName + " to reach " + strings.Join(p.internalPeers(n, internalSet), ", ")
+			s.netReason += "; also on " + internalName + " to reach " + strings.Join(p.internalPeers(n, internalSet, refsOf[n]), ", ")
 		}
 	}
 	sort.Strings(members)
@@ -125,9 +135,26 @@ func (p *planner) decideNetworks() {
 		Reason: "services that only the stack uses: no outbound route, no published ports (internal: true)"})
 }
 
-func (p *planner) internalPeers(n string, internalSet map[string]bool) []string {
+// referencesByEnd indexes the plan's references by the services at their
+// ends (the client's network owner, and what it reaches), in plan order.
+func (p *planner) referencesByEnd() map[string][]int {
+	out := map[string][]int{}
+	for i, r := range p.plan.References {
+		from := p.netOwner(r.From)
+		out[from] = append(out[from], i)
+		if r.To != from {
+			out[r.To] = append(out[r.To], i)
+		}
+	}
+	return out
+}
+
+// internalPeers lists the internal-only services that n reaches or is
+// reached by; refs are the indexes of the references n is an end of.
+func (p *planner) internalPeers(n string, internalSet map[string]bool, refs []int) []string {
 	var out []string
-	for _, r := range p.plan.References {
+	for _, i := range refs {
+		r := p.plan.References[i]
 		from := p.netOwner(r.From)
 		if from == n && internalSet[r.To] {
 			out = append(out, r.To)

@@ -35,7 +35,7 @@ func benchPhases(b *testing.B, n int) {
 		}
 		t3 := time.Now()
 		for _, f := range res.Files {
-			migrate.UnifiedDiff(f.Path, f.Old, f.New)
+			f.Diff(f.Path)
 		}
 		t4 := time.Now()
 		tLoad += t1.Sub(t0)

@@ -38,7 +38,7 @@ func (p *planner) decidePins() error {
 		if !p.migrated(n) {
 			continue
 		}
-		for _, nr := range p.c.ServiceNodes(n) {
+		for _, nr := range p.serviceNodes(n) {
 			if k, ok := isHostMode(nr.Node); ok {
 				removed[k] = true
 				if nr.Via != "" {
@@ -55,7 +55,7 @@ func (p *planner) decidePins() error {
 		if p.migrated(m) || !p.svcs[m].facts.HostNetwork() {
 			continue
 		}
-		for _, mr := range p.c.ServiceNodes(m) {
+		for _, mr := range p.serviceNodes(m) {
 			if len(shared[mr.Node]) > 0 {
 				pinned = append(pinned, m)
 				break
@@ -66,7 +66,7 @@ func (p *planner) decidePins() error {
 	for _, n := range pinned {
 		var own *load.NodeRef
 		ownHas := false
-		for _, nr := range p.c.ServiceNodes(n) {
+		for _, nr := range p.serviceNodes(n) {
 			if nr.Via != "" {
 				continue
 			}

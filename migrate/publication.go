@@ -140,7 +140,7 @@ func (p *planner) warnVariablePorts() {
 		if !p.migrated(n) {
 			continue
 		}
-		for _, nr := range p.c.ServiceNodes(n) {
+		for _, nr := range p.serviceNodes(n) {
 			seq := load.MapValue(nr.Node, "ports")
 			if seq == nil || seq.Kind != yaml.SequenceNode {
 				continue

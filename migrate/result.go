@@ -8,6 +8,8 @@ type FileResult struct {
 	Abs  string `json:"-"`
 	Old  []byte `json:"-"`
 	New  []byte `json:"-"`
+	// edits made Old into New, sorted; Diff compares only around them
+	edits []Edit
 }
 
 // Result is a plan with the files it rewrites.

@@ -214,7 +214,7 @@ func (p *planner) buildEdits() ([]FileResult, []editFailure, error) {
 		if s.action != plan.ActionMigrate {
 			continue
 		}
-		nodes := p.c.ServiceNodes(n)
+		nodes := p.serviceNodes(n)
 		var own []load.NodeRef
 		var rems []removal
 		for _, nr := range nodes {
@@ -373,11 +373,11 @@ func (p *planner) buildEdits() ([]FileResult, []editFailure, error) {
 		if len(eds) == 0 {
 			continue
 		}
-		out, err := applyEdits(f.Data, eds)
+		out, sorted, err := applyEdits(f.Data, eds)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
-		files = append(files, FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out})
+		files = append(files, FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out, edits: sorted})
 	}
 	return files, failures, nil
 }

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,8 +26,27 @@ func UnifiedDiff(path string, old, new []byte) string {
 	if string(old) == string(new) {
 		return ""
 	}
-	ops := diffLines(string(old), string(new))
+	return writeDiff(path, diffLines(string(old), string(new)))
+}
 
+// Diff is the unified diff of the file's edit, as UnifiedDiff writes it
+// with path in its headers. Since migrate knows which bytes it edited,
+// go-diff only compares the lines around each edit, and every other line
+// is equal: the cost grows with the file, not with its length times the
+// number of changes (Myers' diff is O(ND)). A FileResult built elsewhere,
+// without its edits, is diffed whole.
+func (f FileResult) Diff(path string) string {
+	if string(f.Old) == string(f.New) {
+		return ""
+	}
+	if f.edits == nil {
+		return UnifiedDiff(path, f.Old, f.New)
+	}
+	return writeDiff(path, regionOps(f.Old, f.edits))
+}
+
+// writeDiff writes the headers and hunks of an edit script.
+func writeDiff(path string, ops []op) string {
 	var sb strings.Builder
 	p := filepath.ToSlash(path)
 	sb.WriteString("--- a/" + p + "\n")
@@ -35,6 +55,94 @@ func UnifiedDiff(path string, old, new []byte) string {
 		writeHunk(&sb, h)
 	}
 	return sb.String()
+}
+
+// regionMargin is how many unchanged lines around an edit go-diff sees.
+const regionMargin = contextLines
+
+// region is a run of whole lines of the old text, [lo, hi) in bytes, and
+// what the edits make of it.
+type region struct {
+	lo, hi int
+	text   string
+}
+
+// editRegions widens each edit to the whole lines it touches, merges
+// those that overlap or touch, widens each by up to regionMargin unchanged
+// lines on either side (sharing the lines between two regions), and
+// applies the edits within each. edits are sorted by Start and do not
+// overlap (as applyEdits requires).
+func editRegions(old []byte, edits []Edit) []region {
+	type span struct {
+		lo, hi int
+		edits  []Edit
+	}
+	var spans []span
+	for _, e := range edits {
+		lo := bytes.LastIndexByte(old[:e.Start], '\n') + 1
+		hi := len(old)
+		if i := bytes.IndexByte(old[e.End:], '\n'); i >= 0 {
+			hi = e.End + i + 1
+		}
+		if n := len(spans); n > 0 && lo <= spans[n-1].hi {
+			spans[n-1].hi = max(spans[n-1].hi, hi)
+			spans[n-1].edits = append(spans[n-1].edits, e)
+			continue
+		}
+		spans = append(spans, span{lo, hi, []Edit{e}})
+	}
+	// the margins: so that go-diff aligns a change with its neighbours as
+	// it would seeing the whole file, without regions growing into each
+	// other (which would make one region of a file with many edits)
+	prevHi := 0
+	for i := range spans {
+		next := len(old)
+		if i+1 < len(spans) {
+			next = spans[i+1].lo
+		}
+		lo, hi := spans[i].lo, spans[i].hi
+		gapBefore := bytes.Count(old[prevHi:lo], []byte("\n"))
+		for k := 0; k < min(regionMargin, (gapBefore+1)/2) && lo > prevHi; k++ {
+			lo = bytes.LastIndexByte(old[:lo-1], '\n') + 1
+		}
+		gapAfter := bytes.Count(old[hi:next], []byte("\n"))
+		for k := 0; k < min(regionMargin, gapAfter/2) && hi < next; k++ {
+			hi += bytes.IndexByte(old[hi:], '\n') + 1
+		}
+		spans[i].lo, spans[i].hi = lo, hi
+		prevHi = hi
+	}
+	out := make([]region, len(spans))
+	for i, s := range spans {
+		var b strings.Builder
+		pos := s.lo
+		for _, e := range s.edits {
+			b.Write(old[pos:e.Start])
+			b.WriteString(e.Text)
+			pos = e.End
+		}
+		b.Write(old[pos:s.hi])
+		out[i] = region{s.lo, s.hi, b.String()}
+	}
+	return out
+}
+
+// regionOps is the edit script of old with edits applied: lines outside
+// the edited regions are equal, and go-diff diffs each region.
+func regionOps(old []byte, edits []Edit) []op {
+	var ops []op
+	pos := 0
+	for _, r := range editRegions(old, edits) {
+		for _, l := range splitLines(string(old[pos:r.lo])) {
+			ops = append(ops, op{kind: opEqual, line: l})
+		}
+		ops = append(ops, diffLines(string(old[r.lo:r.hi]), r.text)...)
+		pos = r.hi
+	}
+	for _, l := range splitLines(string(old[pos:])) {
+		ops = append(ops, op{kind: opEqual, line: l})
+	}
+	return normalize(ops)
 }
 
 // splitLines splits s after every "\n"; each line keeps its terminator, and

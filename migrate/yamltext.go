@@ -17,9 +17,10 @@ type Edit struct {
 	Text       string
 }
 
-// applyEdits splices edits into data. Edits must not overlap; two edits
-// that insert at the same offset are kept in the order given.
-func applyEdits(data []byte, edits []Edit) ([]byte, error) {
+// applyEdits splices edits into data, and returns the edits in the order
+// applied. Edits must not overlap; two edits that insert at the same
+// offset are kept in the order given.
+func applyEdits(data []byte, edits []Edit) ([]byte, []Edit, error) {
 	sorted := make([]Edit, len(edits))
 	copy(sorted, edits)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start < sorted[j].Start })
@@ -27,14 +28,14 @@ func applyEdits(data []byte, edits []Edit) ([]byte, error) {
 	pos := 0
 	for _, e := range sorted {
 		if e.Start < pos || e.End < e.Start || e.End > len(data) {
-			return nil, fmt.Errorf("internal error: overlapping edits at byte %d", e.Start)
+			return nil, nil, fmt.Errorf("internal error: overlapping edits at byte %d", e.Start)
 		}
 		out.Write(data[pos:e.Start])
 		out.WriteString(e.Text)
 		pos = e.End
 	}
 	out.Write(data[pos:])
-	return out.Bytes(), nil
+	return out.Bytes(), sorted, nil
 }
 
 // text is a source file with the helpers that editing needs.

@@ -165,7 +165,7 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	wd, _ := os.Getwd()
 	var diff strings.Builder
 	for _, f := range res.Files {
-		diff.WriteString(migrate.UnifiedDiff(load.DisplayPath(f.Abs, wd), f.Old, f.New))
+		diff.WriteString(f.Diff(load.DisplayPath(f.Abs, wd)))
 	}
 	if o.check {
 		if res.Plan.Changed {

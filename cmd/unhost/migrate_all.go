@@ -121,7 +121,7 @@ func runMigrateAll(ctx context.Context, o *migrateOptions, paths []string) error
 		}
 		var diff strings.Builder
 		for _, f := range res.Files {
-			diff.WriteString(migrate.UnifiedDiff(load.DisplayPath(f.Abs, wd), f.Old, f.New))
+			diff.WriteString(f.Diff(load.DisplayPath(f.Abs, wd)))
 		}
 		done = append(done, migratedProject{name: name, c: c, res: res, diff: diff.String()})
 	}
