@@ -1059,26 +1059,6 @@ func writeDefs(b *strings.Builder, defs [][]string, indent, eol string) {
 	}
 }
 
-// indentLines re-indents "name:"/"  internal: true" pairs to a mapping's
-// child indentation.
-func indentLines(lines []string, m *yaml.Node, t *text) []string {
-	step := len(t.childIndent(m))
-	if len(m.Content) > 1 && m.Content[1].Kind == yaml.MappingNode && len(m.Content[1].Content) > 0 {
-		step = m.Content[1].Content[0].Column - m.Content[0].Column
-	}
-	if step <= 0 {
-		step = 2
-	}
-	var out []string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "  ") {
-			l = strings.Repeat(" ", step) + strings.TrimLeft(l, " ")
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
 func mappingHasVar(m *yaml.Node) bool {
 	for _, c := range m.Content {
 		if strings.Contains(c.Value, "$") {
