@@ -51,19 +51,13 @@ func (p *planner) finish() {
 		}
 		pl.Services = append(pl.Services, sp)
 	}
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
+	for n, l := range p.published() {
+		if p.swarm() {
+			p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
 			continue
 		}
-		for _, l := range s.listeners {
-			if l.decision == plan.DecisionPublish && p.swarm() {
-				p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
-				continue
-			}
-			if l.decision == plan.DecisionPublish && (l.publishIP == "" || analysis.IsBindAll(l.publishIP)) {
-				p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
-			}
+		if l.publishIP == "" || analysis.IsBindAll(l.publishIP) {
+			p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
 		}
 	}
 	sort.SliceStable(pl.References, func(i, j int) bool {

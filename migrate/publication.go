@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 
@@ -111,22 +112,13 @@ func (p *planner) decidePublication() error {
 	}
 	// two migrated services publishing the same host port
 	seen := map[string]string{}
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
-			continue
-		}
-		for _, l := range s.listeners {
-			if l.decision != plan.DecisionPublish {
-				continue
+	for n, l := range p.published() {
+		for port := l.port; port <= max(l.port, l.portEnd); port++ {
+			k := fmt.Sprintf("%d/%s", port, l.proto)
+			if other, ok := seen[k]; ok && other != n {
+				p.warn(fmt.Sprintf("%s and %s would both publish host port %s: they cannot run together", other, n, k))
 			}
-			for port := l.port; port <= max(l.port, l.portEnd); port++ {
-				k := fmt.Sprintf("%d/%s", port, l.proto)
-				if other, ok := seen[k]; ok && other != n {
-					p.warn(fmt.Sprintf("%s and %s would both publish host port %s: they cannot run together", other, n, k))
-				}
-				seen[k] = n
-			}
+			seen[k] = n
 		}
 	}
 	p.warnVariablePorts()
@@ -163,27 +155,36 @@ func (p *planner) warnVariablePorts() {
 // loopback listener is published on loopback only; one bound to a specific
 // address on that address (or loopback); one bound everywhere anywhere.
 func (p *planner) checkReach() error {
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
-			continue
+	for n, l := range p.published() {
+		ip := l.publishIP
+		if ip == "" {
+			ip = "0.0.0.0"
 		}
-		for _, l := range s.listeners {
-			if l.decision != plan.DecisionPublish {
-				continue
-			}
-			ip := l.publishIP
-			if ip == "" {
-				ip = "0.0.0.0"
-			}
-			switch {
-			case analysis.IsBindAll(l.addr):
-			case analysis.IsLoopback(l.addr) && analysis.IsLoopback(ip):
-			case !analysis.IsLoopback(l.addr) && (ip == l.addr || analysis.IsLoopback(ip)):
-			default:
-				return fmt.Errorf("internal error: %s port %d is bound to %s but would be published on %s", n, l.port, l.addr, ip)
-			}
+		switch {
+		case analysis.IsBindAll(l.addr):
+		case analysis.IsLoopback(l.addr) && analysis.IsLoopback(ip):
+		case !analysis.IsLoopback(l.addr) && (ip == l.addr || analysis.IsLoopback(ip)):
+		default:
+			return fmt.Errorf("internal error: %s port %d is bound to %s but would be published on %s", n, l.port, l.addr, ip)
 		}
 	}
 	return nil
+}
+
+// published yields the published listeners of the migrated services, by
+// service name, in service order.
+func (p *planner) published() iter.Seq2[string, *listener] {
+	return func(yield func(string, *listener) bool) {
+		for _, n := range p.names {
+			s := p.svcs[n]
+			if s.action != plan.ActionMigrate {
+				continue
+			}
+			for _, l := range s.listeners {
+				if l.decision == plan.DecisionPublish && !yield(n, l) {
+					return
+				}
+			}
+		}
+	}
 }

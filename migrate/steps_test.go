@@ -15,6 +15,20 @@ import (
 // Table tests of migrate's steps, one step at a time, on small inline
 // projects. The CLI goldens (testdata/migrate) test them together.
 
+// dbAndAPI is a database on the host network and an API that reaches it on
+// localhost; tests add services after it.
+const dbAndAPI = `services:
+  db:
+    image: postgres:16
+    network_mode: host
+    environment: {PGPORT: "5432"}
+  api:
+    image: example/api
+    network_mode: host
+    environment: {DB: "postgres://u@localhost:5432/app"}
+    expose: ["8000"]
+`
+
 // step is how far stepsFor runs the planner.
 type step int
 
@@ -243,17 +257,7 @@ func keys(m map[string]plan.Reference) []string {
 }
 
 func TestStepPublication(t *testing.T) {
-	const stack = `services:
-  db:
-    image: postgres:16
-    network_mode: host
-    environment: {PGPORT: "5432"}
-  api:
-    image: example/api
-    network_mode: host
-    environment: {DB: "postgres://u@localhost:5432/app"}
-    expose: ["8000"]
-  admin:
+	const stack = dbAndAPI + `  admin:
     image: example/admin
     network_mode: host
     command: ["--listen", "127.0.0.1:9000"]
@@ -309,17 +313,7 @@ func TestStepPublicationSwarmNarrow(t *testing.T) {
 }
 
 func TestStepNetworks(t *testing.T) {
-	const stack = `services:
-  db:
-    image: postgres:16
-    network_mode: host
-    environment: {PGPORT: "5432"}
-  api:
-    image: example/api
-    network_mode: host
-    environment: {DB: "postgres://u@localhost:5432/app"}
-    expose: ["8000"]
-  worker:
+	const stack = dbAndAPI + `  worker:
     image: example/worker
     network_mode: host
     environment: {DB: "postgres://u@localhost:5432/app", FEED: "https://example.com/feed"}
@@ -347,17 +341,7 @@ func TestStepNetworks(t *testing.T) {
 }
 
 func TestStepNetworksInternal(t *testing.T) {
-	p := stepsFor(t, `services:
-  db:
-    image: postgres:16
-    network_mode: host
-    environment: {PGPORT: "5432"}
-  api:
-    image: example/api
-    network_mode: host
-    environment: {DB: "postgres://u@localhost:5432/app"}
-    expose: ["8000"]
-networks:
+	p := stepsFor(t, dbAndAPI+`networks:
   internal: {}
 `, Options{}, stepNetworks)
 	if got := strings.Join(p.svcs["db"].networks, ","); got != "unhost_internal" {
