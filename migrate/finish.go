@@ -301,10 +301,12 @@ func Check(ctx context.Context, c *load.Compose, res *Result) error {
 		}
 		svc, _ := raw.(map[string]any)
 		mode, _ := svc["network_mode"].(string)
-		onHost := mode == "host"
+		var sc types.ServiceConfig // (its network fields are promoted: no literal)
+		sc.NetworkMode, sc.Networks = mode, map[string]*types.ServiceNetworkConfig{}
 		for _, n := range serviceNetworks(svc) {
-			onHost = onHost || hostKeys[n]
+			sc.Networks[n] = nil
 		}
+		onHost := analysis.OnHostNetwork(sc, hostKeys)
 		switch sp.Action {
 		case plan.ActionMigrate:
 			if onHost {

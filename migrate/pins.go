@@ -20,10 +20,11 @@ type pin struct {
 }
 
 // isHostMode reports whether a service mapping says network_mode: host,
-// and returns that key.
-func isHostMode(m *yaml.Node) (key *yaml.Node, ok bool) {
+// and returns that entry. (analysis.OnHostNetwork decides it for the
+// loaded service; this finds the text that says it.)
+func isHostMode(m *yaml.Node) (key, val *yaml.Node, ok bool) {
 	k, v := load.MapEntry(m, "network_mode")
-	return k, k != nil && v.Kind == yaml.ScalarNode && v.Value == "host"
+	return k, v, k != nil && v.Kind == yaml.ScalarNode && v.Value == "host"
 }
 
 // decidePins finds the services to pin. The edits remove network_mode:
@@ -39,7 +40,7 @@ func (p *planner) decidePins() error {
 			continue
 		}
 		for _, nr := range p.serviceNodes(n) {
-			if k, ok := isHostMode(nr.Node); ok {
+			if k, _, ok := isHostMode(nr.Node); ok {
 				removed[k] = true
 				if nr.Via != "" {
 					shared[nr.Node] = append(shared[nr.Node], n)
@@ -73,7 +74,7 @@ func (p *planner) decidePins() error {
 			if own == nil {
 				own = &nr
 			}
-			if k, ok := isHostMode(nr.Node); ok && !removed[k] {
+			if k, _, ok := isHostMode(nr.Node); ok && !removed[k] {
 				ownHas = true
 			}
 		}

@@ -221,8 +221,7 @@ func (p *planner) buildEdits() ([]FileResult, []editFailure, error) {
 			if nr.Via == "" {
 				own = append(own, nr)
 			}
-			k, v := load.MapEntry(nr.Node, "network_mode")
-			if k != nil && v.Kind == yaml.ScalarNode && v.Value == "host" {
+			if k, v, ok := isHostMode(nr.Node); ok {
 				rems = append(rems, removal{f: nr.File, m: nr.Node, k: k, v: v, via: nr.Via})
 			}
 		}
