@@ -376,7 +376,9 @@ func (p *planner) buildEdits() ([]FileResult, []editFailure, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
-		files = append(files, FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out, edits: sorted})
+		fr := FileResult{Path: f.Path, Abs: f.Abs, Old: f.Data, New: out, edits: sorted}
+		fr.startDiff() // its diff is ready by the time the caller has checked the files
+		files = append(files, fr)
 	}
 	return files, failures, nil
 }

@@ -33,16 +33,22 @@ func UnifiedDiff(path string, old, new []byte) string {
 // with path in its headers. Since migrate knows which bytes it edited,
 // go-diff only compares the lines around each edit, and every other line
 // is equal: the cost grows with the file, not with its length times the
-// number of changes (Myers' diff is O(ND)). A FileResult built elsewhere,
+// number of changes (Myers' diff is O(ND)). Migrate starts computing it
+// on another goroutine as soon as the edits are made, so that it overlaps
+// the caller's Check; Diff waits for it. A FileResult built elsewhere,
 // without its edits, is diffed whole.
 func (f FileResult) Diff(path string) string {
 	if string(f.Old) == string(f.New) {
 		return ""
 	}
-	if f.edits == nil {
-		return UnifiedDiff(path, f.Old, f.New)
+	switch {
+	case f.diff != nil:
+		<-f.diff.done
+		return writeDiff(path, f.diff.ops)
+	case f.edits != nil:
+		return writeDiff(path, regionOps(f.Old, f.edits))
 	}
-	return writeDiff(path, regionOps(f.Old, f.edits))
+	return UnifiedDiff(path, f.Old, f.New)
 }
 
 // writeDiff writes the headers and hunks of an edit script.
