@@ -362,7 +362,6 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 	for _, l := range s.listeners {
 		if l.decision == plan.DecisionPublish {
 			want = append(want, portSpec{ip: l.publishIP, port: l.port, portEnd: l.portEnd, proto: l.proto})
-			l.decision = plan.DecisionPublish
 		}
 	}
 	done := make([]bool, len(want))
