@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -149,6 +150,18 @@ type planner struct {
 	refSeen  map[refKey]bool
 	warnSeen map[string]bool
 	nodes    map[string][]load.NodeRef
+}
+
+// anyFileHas reports whether the text of any file holds s: a cheap test
+// that lets a step skip what cannot apply (no "$": no variable; no "<<"
+// and no "extends": no shared definition).
+func (p *planner) anyFileHas(s string) bool {
+	for _, f := range p.c.Files {
+		if bytes.Contains(f.Data, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // serviceNodes is load's ServiceNodes, looked up once per service (each

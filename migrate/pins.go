@@ -33,6 +33,9 @@ func isHostMode(m *yaml.Node) (key, val *yaml.Node, ok bool) {
 // or base (not as its own mapping) is pinned, unless an own mapping that
 // the edits leave alone still says it.
 func (p *planner) decidePins() error {
+	if !p.anyFileHas("<<") && !p.anyFileHas("extends") {
+		return nil // no definition is shared
+	}
 	removed := map[*yaml.Node]bool{}    // network_mode keys the edits remove
 	shared := map[*yaml.Node][]string{} // mappings a migrated service takes host mode from through another definition
 	for _, n := range p.names {

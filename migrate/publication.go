@@ -128,6 +128,9 @@ func (p *planner) decidePublication() error {
 // warnVariablePorts warns of the ports: entries of migrated services whose
 // published port depends on a variable: the edits leave them as written.
 func (p *planner) warnVariablePorts() {
+	if !p.anyFileHas("$") {
+		return
+	}
 	for _, n := range p.names {
 		if !p.migrated(n) {
 			continue
