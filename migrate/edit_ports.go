@@ -21,11 +21,16 @@ type portSpec struct {
 	proto         string
 }
 
-func (ps portSpec) short() string {
-	rng := strconv.Itoa(ps.port)
+// published is the port or range, as ports: writes it.
+func (ps portSpec) published() string {
 	if ps.portEnd > ps.port {
-		rng += "-" + strconv.Itoa(ps.portEnd)
+		return strconv.Itoa(ps.port) + "-" + strconv.Itoa(ps.portEnd)
 	}
+	return strconv.Itoa(ps.port)
+}
+
+func (ps portSpec) short() string {
+	rng := ps.published()
 	s := rng + ":" + rng
 	if ps.ip != "" && !(ps.ip == "0.0.0.0") {
 		ip := ps.ip
@@ -49,15 +54,7 @@ func (ps portSpec) matches(pc types.ServicePortConfig) bool {
 	if want == "0.0.0.0" {
 		want = ""
 	}
-	pub := strconv.Itoa(ps.port)
-	if ps.portEnd > ps.port {
-		pub += "-" + strconv.Itoa(ps.portEnd)
-	}
-	proto := pc.Protocol
-	if proto == "" {
-		proto = "tcp"
-	}
-	return ip == want && pc.Published == pub && int(pc.Target) == ps.port && proto == ps.proto
+	return ip == want && pc.Published == ps.published() && int(pc.Target) == ps.port && orTCP(pc.Protocol) == ps.proto
 }
 
 func orTCP(s string) string {
@@ -88,15 +85,7 @@ func quoteOf(n *yaml.Node) string {
 
 // long renders a port in the long syntax that docker stack deploy reads.
 func (ps portSpec) long(mode string) string {
-	pub := strconv.Itoa(ps.port)
-	if ps.portEnd > ps.port {
-		pub += "-" + strconv.Itoa(ps.portEnd)
-	}
-	proto := ps.proto
-	if proto == "" {
-		proto = "tcp"
-	}
-	return fmt.Sprintf("target: %d\npublished: %s\nprotocol: %s\nmode: %s", ps.port, pub, proto, mode)
+	return fmt.Sprintf("target: %d\npublished: %s\nprotocol: %s\nmode: %s", ps.port, ps.published(), orTCP(ps.proto), mode)
 }
 
 func mappingHasVar(m *yaml.Node) bool {
@@ -112,10 +101,7 @@ func mappingHasVar(m *yaml.Node) bool {
 // published and host_ip values in place, and adds host_ip when needed.
 func (p *planner) editLongPort(e *editor, f *load.SourceFile, item *yaml.Node, w portSpec) error {
 	t := e.text(f)
-	pub := strconv.Itoa(w.port)
-	if w.portEnd > w.port {
-		pub += "-" + strconv.Itoa(w.portEnd)
-	}
+	pub := w.published()
 	setScalar := func(n *yaml.Node, v string) {
 		q := ""
 		if n.Style&yaml.DoubleQuotedStyle != 0 {

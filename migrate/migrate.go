@@ -186,30 +186,17 @@ func (p *planner) migrated(name string) bool {
 	return s != nil && s.action == plan.ActionMigrate
 }
 
+// onHostBefore reports whether the service sees the host's network stack
+// before the migration (directly or by following a service that does).
+func (p *planner) onHostBefore(name string) bool {
+	s := p.svcs[p.netOwner(name)]
+	return s != nil && s.facts.HostNetwork()
+}
+
 // onHostAfter reports whether the service is on the host network after the
 // migration (directly or by following a service that is).
 func (p *planner) onHostAfter(name string) bool {
-	s := p.svcs[name]
-	if s == nil {
-		return false
-	}
-	if s.follows != "" {
-		return p.onHostAfter(s.follows)
-	}
-	return s.facts.HostNetwork() && s.action != plan.ActionMigrate
-}
-
-// onHostBefore reports whether the service sees the host's network stack
-// before the migration.
-func (p *planner) onHostBefore(name string) bool {
-	s := p.svcs[name]
-	if s == nil {
-		return false
-	}
-	if s.follows != "" {
-		return p.onHostBefore(s.follows)
-	}
-	return s.facts.HostNetwork()
+	return p.onHostBefore(name) && !p.migrated(p.netOwner(name))
 }
 
 // netOwner returns the service whose network namespace name uses.
