@@ -45,11 +45,20 @@ const (
 // and including last.
 func stepsFor(t *testing.T, compose string, opts Options, last step) *planner {
 	t.Helper()
+	return stepsWith(t, map[string]string{"compose.yaml": compose}, opts, last)
+}
+
+// stepsWith is stepsFor with more files beside compose.yaml (env files).
+func stepsWith(t *testing.T, files map[string]string, opts Options, last step) *planner {
+	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(path, []byte(compose), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	path := filepath.Join(dir, "compose.yaml")
+	opts.WorkDir = dir
 	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{path}, WorkDir: dir, ProjectName: "steps"})
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +260,42 @@ func keys(m map[string]plan.Reference) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestStepOutside: addresses in files unhost does not edit (env files,
+// the project's .env) become manual steps with their file and line.
+func TestStepOutside(t *testing.T) {
+	p := stepsWith(t, map[string]string{
+		"compose.yaml": hostDB + "  api:\n    image: example/api\n    network_mode: host\n    expose: [\"8000\"]\n    env_file: [api.env]\n",
+		"api.env":      "# the database\nDB=postgres://u@localhost:5432/app\nCACHE=localhost:6379\n",
+		".env":         "DB_URL=localhost:5432\n",
+	}, Options{}, stepReferences)
+	want := map[string]string{ // where -> what the step says
+		"api.env:2": "change localhost:5432 to db:5432",
+		"api.env:3": "if localhost:6379 is a service on the host, change it to host.docker.internal:6379",
+		".env:1":    "where a migrated service takes localhost:5432 from .env, change it to db:5432",
+	}
+	got := map[string]string{}
+	for _, st := range p.plan.ManualSteps {
+		where := st.Where
+		if i := strings.LastIndex(where, ":"); i > 0 {
+			where = where[:i] // drop the column
+		}
+		got[filepath.Base(where)] = st.What
+	}
+	for where, w := range want {
+		if !strings.Contains(got[where], w) {
+			t.Errorf("%s: %q, want %q (all: %v)", where, got[where], w, got)
+		}
+	}
+	for _, r := range p.plan.References {
+		if r.Kind == plan.RefOutside && r.Action != refActionManual {
+			t.Errorf("%s: an outside reference is %s, want manual", r.Where, r.Action)
+		}
+	}
+	if l := p.svcs["db"].find("tcp", 5432); l == nil || !l.usedBy["api"] {
+		t.Error("api uses db's 5432 through its env file")
+	}
 }
 
 func TestStepPublication(t *testing.T) {
