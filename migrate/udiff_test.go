@@ -685,3 +685,28 @@ func changedLines(patch string) int {
 	}
 	return n
 }
+
+// FuzzFileResultDiff: for any text and any edits of it, the diff from the
+// edits applies exactly.
+func FuzzFileResultDiff(f *testing.F) {
+	f.Add([]byte("services:\n  a:\n    network_mode: host\n"), int64(1))
+	f.Add([]byte("a\r\nb\r\nc"), int64(2))
+	f.Add([]byte(""), int64(3))
+	f.Fuzz(func(t *testing.T, old []byte, seed int64) {
+		eds := randomEdits(rand.New(rand.NewSource(seed)), old)
+		new, sorted, err := applyEdits(old, eds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := FileResult{Old: old, New: new, edits: sorted}.Diff("f")
+		if bytes.Equal(old, new) {
+			if patch != "" {
+				t.Fatalf("no change, yet a patch:\n%s", patch)
+			}
+			return
+		}
+		if got, err := applyPatch(old, patch); err != nil || !bytes.Equal(got, new) {
+			t.Fatalf("patch does not give the new text (%v):\n%s", err, patch)
+		}
+	})
+}
