@@ -24,8 +24,13 @@ test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 60m ./...
 
+# The CLI's migrate against `docker compose config -q` on generated files of
+# 500 and 5,000 host-network services: medians of interleaved pairs, wall
+# time, as BENCHMARKS.md records them (run on an idle machine).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+	scripts/bench-migrate.sh 500 7
+	scripts/bench-migrate.sh 5000 5
 
 clean:
 	rm -rf bin

@@ -128,10 +128,12 @@ func TestCorpus(t *testing.T) {
 				if c != nil {
 					t.Fatalf("loads but does not migrate: %v", err)
 				}
-				// refused: one clear line, with the file named
+				// refused: one line of text. (Not every error names the
+				// file: compose-go's semantic errors, such as a service
+				// with neither image nor build, carry no position.)
 				msg := err.Error()
-				if strings.Contains(msg, "\n") || !strings.Contains(msg, "") {
-					t.Errorf("error is not one line: %q", msg)
+				if strings.Contains(msg, "\n") || strings.TrimSpace(msg) == "" {
+					t.Errorf("error is not one line of text: %q", msg)
 				}
 				refused.Add(1)
 				return

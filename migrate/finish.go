@@ -15,8 +15,9 @@ import (
 	"github.com/unhost/unhost/plan"
 )
 
-// finish fills the plan's service list, exposure table and runbook.
-func (p *planner) finish(res *Result) {
+// finish fills the plan's service list, exposure table and runbook: after
+// it the plan is complete, before any text is edited.
+func (p *planner) finish() {
 	pl := p.plan
 	for _, n := range p.names {
 		s := p.svcs[n]
@@ -50,19 +51,13 @@ func (p *planner) finish(res *Result) {
 		}
 		pl.Services = append(pl.Services, sp)
 	}
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
+	for n, l := range p.published() {
+		if p.swarm() {
+			p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
 			continue
 		}
-		for _, l := range s.listeners {
-			if l.decision == plan.DecisionPublish && p.swarm() {
-				p.warn(fmt.Sprintf("%s: port %s is published on every node address: ports published by Docker bypass host firewalls such as UFW and firewalld (--publish-mode host and the nodes' firewalls narrow it)", n, portLabel(l)))
-				continue
-			}
-			if l.decision == plan.DecisionPublish && (l.publishIP == "" || analysis.IsBindAll(l.publishIP)) {
-				p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
-			}
+		if l.publishIP == "" || analysis.IsBindAll(l.publishIP) {
+			p.warn(fmt.Sprintf("%s: port %s is published on all interfaces: ports published by Docker bypass host firewalls such as UFW and firewalld (use --publish-address to bind them to one address)", n, portLabel(l)))
 		}
 	}
 	sort.SliceStable(pl.References, func(i, j int) bool {
@@ -88,7 +83,6 @@ func (p *planner) finish(res *Result) {
 	for _, ef := range p.c.MissingEnvFiles {
 		p.warn("env file " + ef + " is missing: references in it could not be checked")
 	}
-	pl.Changed = len(res.Files) > 0
 	if !strings.HasPrefix(pl.ImageMetadata, "available") {
 		p.warn("image metadata " + pl.ImageMetadata + ": listeners are judged from the compose files alone; ports that only the image declares are not seen (run where the images are, or use detect)")
 	}
@@ -184,7 +178,7 @@ var swarmIgnored = map[string]string{
 func (p *planner) ignoredBySwarm() []plan.Step {
 	var out []plan.Step
 	for _, n := range p.names {
-		for _, nr := range p.c.ServiceNodes(n) {
+		for _, nr := range p.serviceNodes(n) {
 			m := nr.Node
 			if ports := load.MapValue(m, "ports"); ports != nil {
 				for _, it := range ports.Content {
@@ -307,10 +301,12 @@ func Check(ctx context.Context, c *load.Compose, res *Result) error {
 		}
 		svc, _ := raw.(map[string]any)
 		mode, _ := svc["network_mode"].(string)
-		onHost := mode == "host"
+		var sc types.ServiceConfig // (its network fields are promoted: no literal)
+		sc.NetworkMode, sc.Networks = mode, map[string]*types.ServiceNetworkConfig{}
 		for _, n := range serviceNetworks(svc) {
-			onHost = onHost || hostKeys[n]
+			sc.Networks[n] = nil
 		}
+		onHost := analysis.OnHostNetwork(sc, hostKeys)
 		switch sp.Action {
 		case plan.ActionMigrate:
 			if onHost {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
 )
 
 // contextLines is the number of unchanged lines shown around each change,
@@ -24,30 +26,142 @@ func UnifiedDiff(path string, old, new []byte) string {
 	if string(old) == string(new) {
 		return ""
 	}
-	a, b := splitLines(old), splitLines(new)
-	ops := diffLines(a, b)
+	return writeDiff(path, diffLines(string(old), string(new)))
+}
 
+// Diff is the unified diff of the file's edit, as UnifiedDiff writes it
+// with path in its headers. Since migrate knows which bytes it edited,
+// go-diff only compares the lines around each edit, and every other line
+// is equal: the cost grows with the file, not with its length times the
+// number of changes (Myers' diff is O(ND)). Migrate starts computing it
+// on another goroutine as soon as the edits are made, so that it overlaps
+// the caller's Check; Diff waits for it. A FileResult built elsewhere,
+// without its edits, is diffed whole.
+func (f FileResult) Diff(path string) string {
+	if string(f.Old) == string(f.New) {
+		return ""
+	}
+	switch {
+	case f.diff != nil:
+		<-f.diff.done
+		return writeDiff(path, f.diff.ops)
+	case f.edits != nil:
+		return writeDiff(path, regionOps(f.Old, f.edits))
+	}
+	return UnifiedDiff(path, f.Old, f.New)
+}
+
+// writeDiff writes the headers and hunks of an edit script.
+func writeDiff(path string, ops []op) string {
 	var sb strings.Builder
 	p := filepath.ToSlash(path)
 	sb.WriteString("--- a/" + p + "\n")
 	sb.WriteString("+++ b/" + p + "\n")
 	for _, h := range hunks(ops) {
-		writeHunk(&sb, h, a, b)
+		writeHunk(&sb, h)
 	}
 	return sb.String()
 }
 
+// regionMargin is how many unchanged lines around an edit go-diff sees.
+const regionMargin = contextLines
+
+// region is a run of whole lines of the old text, [lo, hi) in bytes, and
+// what the edits make of it.
+type region struct {
+	lo, hi int
+	text   string
+}
+
+// editRegions widens each edit to the whole lines it touches, merges
+// those that overlap or touch, widens each by up to regionMargin unchanged
+// lines on either side (sharing the lines between two regions), and
+// applies the edits within each. edits are sorted by Start and do not
+// overlap (as applyEdits requires).
+func editRegions(old []byte, edits []Edit) []region {
+	type span struct {
+		lo, hi int
+		edits  []Edit
+	}
+	var spans []span
+	for _, e := range edits {
+		lo := bytes.LastIndexByte(old[:e.Start], '\n') + 1
+		hi := len(old)
+		if i := bytes.IndexByte(old[e.End:], '\n'); i >= 0 {
+			hi = e.End + i + 1
+		}
+		if n := len(spans); n > 0 && lo <= spans[n-1].hi {
+			spans[n-1].hi = max(spans[n-1].hi, hi)
+			spans[n-1].edits = append(spans[n-1].edits, e)
+			continue
+		}
+		spans = append(spans, span{lo, hi, []Edit{e}})
+	}
+	// the margins: so that go-diff aligns a change with its neighbours as
+	// it would seeing the whole file, without regions growing into each
+	// other (which would make one region of a file with many edits)
+	prevHi := 0
+	for i := range spans {
+		next := len(old)
+		if i+1 < len(spans) {
+			next = spans[i+1].lo
+		}
+		lo, hi := spans[i].lo, spans[i].hi
+		gapBefore := bytes.Count(old[prevHi:lo], []byte("\n"))
+		for k := 0; k < min(regionMargin, (gapBefore+1)/2) && lo > prevHi; k++ {
+			lo = bytes.LastIndexByte(old[:lo-1], '\n') + 1
+		}
+		gapAfter := bytes.Count(old[hi:next], []byte("\n"))
+		for k := 0; k < min(regionMargin, gapAfter/2) && hi < next; k++ {
+			hi += bytes.IndexByte(old[hi:], '\n') + 1
+		}
+		spans[i].lo, spans[i].hi = lo, hi
+		prevHi = hi
+	}
+	out := make([]region, len(spans))
+	for i, s := range spans {
+		var b strings.Builder
+		pos := s.lo
+		for _, e := range s.edits {
+			b.Write(old[pos:e.Start])
+			b.WriteString(e.Text)
+			pos = e.End
+		}
+		b.Write(old[pos:s.hi])
+		out[i] = region{s.lo, s.hi, b.String()}
+	}
+	return out
+}
+
+// regionOps is the edit script of old with edits applied: lines outside
+// the edited regions are equal, and go-diff diffs each region.
+func regionOps(old []byte, edits []Edit) []op {
+	var ops []op
+	pos := 0
+	for _, r := range editRegions(old, edits) {
+		for _, l := range splitLines(string(old[pos:r.lo])) {
+			ops = append(ops, op{kind: opEqual, line: l})
+		}
+		ops = append(ops, diffLines(string(old[r.lo:r.hi]), r.text)...)
+		pos = r.hi
+	}
+	for _, l := range splitLines(string(old[pos:])) {
+		ops = append(ops, op{kind: opEqual, line: l})
+	}
+	return normalize(ops)
+}
+
 // splitLines splits s after every "\n"; each line keeps its terminator, and
 // the last one lacks it when s does not end in a newline.
-func splitLines(s []byte) []string {
+func splitLines(s string) []string {
 	var lines []string
 	for len(s) > 0 {
-		i := bytes.IndexByte(s, '\n')
+		i := strings.IndexByte(s, '\n')
 		if i < 0 {
-			lines = append(lines, string(s))
+			lines = append(lines, s)
 			break
 		}
-		lines = append(lines, string(s[:i+1]))
+		lines = append(lines, s[:i+1])
 		s = s[i+1:]
 	}
 	return lines
@@ -61,180 +175,43 @@ const (
 	opInsert
 )
 
-// op is one line of the edit script: for opEqual and opDelete, ai indexes
-// old; for opEqual and opInsert, bi indexes new.
+// op is one line of the edit script. ai and bi are the line's position in
+// old and in new (for an insertion, ai is where it goes in old; for a
+// deletion, bi is where it was in new).
 type op struct {
 	kind   opKind
 	ai, bi int
+	line   string
 }
 
-// diffLines returns a shortest edit script turning a into b, with every
-// run of changes written as its deletions followed by its insertions.
-func diffLines(a, b []string) []op {
-	// Intern lines so the diff compares ints, not strings.
-	ids := make(map[string]int, len(a)+len(b))
-	intern := func(lines []string) []int {
-		out := make([]int, len(lines))
-		for i, l := range lines {
-			id, ok := ids[l]
-			if !ok {
-				id = len(ids)
-				ids[l] = id
-			}
-			out[i] = id
+// diffLines returns a shortest edit script turning a into b, computed by
+// go-diff's line mode (each distinct line becomes one rune, Myers' diff
+// runs on the runes), with every run of changes written as its deletions
+// followed by its insertions. DiffTimeout is 0, so the result never depends
+// on how fast the machine is.
+func diffLines(a, b string) []op {
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0
+	ra, rb, lines := dmp.DiffLinesToRunes(a, b)
+	diffs := dmp.DiffCharsToLines(dmp.DiffMainRunes(ra, rb, false), lines)
+	var ops []op
+	for _, d := range diffs {
+		kind := opEqual
+		switch d.Type {
+		case diffmatchpatch.DiffDelete:
+			kind = opDelete
+		case diffmatchpatch.DiffInsert:
+			kind = opInsert
 		}
-		return out
-	}
-	d := &differ{a: intern(a), b: intern(b)}
-	d.diff(0, len(a), 0, len(b))
-	return normalize(d.ops)
-}
-
-type differ struct {
-	a, b []int
-	ops  []op
-	// v1 and v2 are the forward and reverse frontiers, reused across
-	// calls so that memory stays O(len(a)+len(b)).
-	v1, v2 []int
-}
-
-// diff appends the edit script for a[alo:ahi] against b[blo:bhi] using
-// Myers' linear-space divide and conquer.
-func (d *differ) diff(alo, ahi, blo, bhi int) {
-	// Common prefix.
-	for alo < ahi && blo < bhi && d.a[alo] == d.b[blo] {
-		d.ops = append(d.ops, op{opEqual, alo, blo})
-		alo++
-		blo++
-	}
-	// Common suffix, emitted after the middle.
-	n := 0
-	for alo < ahi-n && blo < bhi-n && d.a[ahi-n-1] == d.b[bhi-n-1] {
-		n++
-	}
-	ahi -= n
-	bhi -= n
-
-	switch {
-	case alo == ahi:
-		for j := blo; j < bhi; j++ {
-			d.ops = append(d.ops, op{opInsert, alo, j})
-		}
-	case blo == bhi:
-		for i := alo; i < ahi; i++ {
-			d.ops = append(d.ops, op{opDelete, i, blo})
-		}
-	default:
-		x, y, ok := d.bisect(alo, ahi, blo, bhi)
-		if ok && (x > alo || y > blo) && (x < ahi || y < bhi) {
-			d.diff(alo, x, blo, y)
-			d.diff(x, ahi, y, bhi)
-		} else {
-			// No common line: replace the whole range.
-			for i := alo; i < ahi; i++ {
-				d.ops = append(d.ops, op{opDelete, i, blo})
-			}
-			for j := blo; j < bhi; j++ {
-				d.ops = append(d.ops, op{opInsert, ahi, j})
-			}
+		for _, l := range splitLines(d.Text) {
+			ops = append(ops, op{kind: kind, line: l})
 		}
 	}
-
-	for k := 0; k < n; k++ {
-		d.ops = append(d.ops, op{opEqual, ahi + k, bhi + k})
-	}
-}
-
-// bisect finds the middle of a shortest edit path through a[alo:ahi] and
-// b[blo:bhi] by running Myers' algorithm from both ends until the paths
-// meet. It returns the absolute split point, or ok == false when the two
-// ranges share no line.
-func (d *differ) bisect(alo, ahi, blo, bhi int) (x, y int, ok bool) {
-	a, b := d.a[alo:ahi], d.b[blo:bhi]
-	n, m := len(a), len(b)
-	maxD := (n + m + 1) / 2
-	off := maxD + 1
-	size := 2*maxD + 3
-	if cap(d.v1) < size {
-		d.v1 = make([]int, size)
-		d.v2 = make([]int, size)
-	}
-	v1, v2 := d.v1[:size], d.v2[:size]
-	for i := range v1 {
-		v1[i] = -1
-		v2[i] = -1
-	}
-	v1[off+1] = 0
-	v2[off+1] = 0
-	delta := n - m
-	// With an odd delta the forward path meets the reverse one, otherwise
-	// the reverse path meets the forward one.
-	front := delta%2 != 0
-	// Diagonals that ran off the edge of the grid are skipped.
-	k1start, k1end, k2start, k2end := 0, 0, 0, 0
-	for dd := 0; dd <= maxD; dd++ {
-		for k1 := -dd + k1start; k1 <= dd-k1end; k1 += 2 {
-			i := off + k1
-			var x1 int
-			if k1 == -dd || (k1 != dd && v1[i-1] < v1[i+1]) {
-				x1 = v1[i+1]
-			} else {
-				x1 = v1[i-1] + 1
-			}
-			y1 := x1 - k1
-			for x1 < n && y1 < m && a[x1] == b[y1] {
-				x1++
-				y1++
-			}
-			v1[i] = x1
-			switch {
-			case x1 > n:
-				k1end += 2
-			case y1 > m:
-				k1start += 2
-			case front:
-				j := off + delta - k1
-				if j >= 0 && j < size && v2[j] != -1 && x1 >= n-v2[j] {
-					return alo + x1, blo + y1, true
-				}
-			}
-		}
-		for k2 := -dd + k2start; k2 <= dd-k2end; k2 += 2 {
-			i := off + k2
-			var x2 int
-			if k2 == -dd || (k2 != dd && v2[i-1] < v2[i+1]) {
-				x2 = v2[i+1]
-			} else {
-				x2 = v2[i-1] + 1
-			}
-			y2 := x2 - k2
-			for x2 < n && y2 < m && a[n-x2-1] == b[m-y2-1] {
-				x2++
-				y2++
-			}
-			v2[i] = x2
-			switch {
-			case x2 > n:
-				k2end += 2
-			case y2 > m:
-				k2start += 2
-			case !front:
-				j := off + delta - k2
-				if j >= 0 && j < size && v1[j] != -1 {
-					x1 := v1[j]
-					y1 := x1 - (j - off)
-					if x1 >= n-x2 {
-						return alo + x1, blo + y1, true
-					}
-				}
-			}
-		}
-	}
-	return 0, 0, false
+	return normalize(ops)
 }
 
 // normalize reorders every run of changes so that its deletions come
-// before its insertions, the way diff and git print them, and renumbers
+// before its insertions, the way diff and git print them, and numbers
 // ai and bi as the positions in old and new where each op happens.
 func normalize(ops []op) []op {
 	out := make([]op, 0, len(ops))
@@ -313,7 +290,7 @@ func hunks(ops []op) [][]op {
 // writeHunk writes one hunk with its header. Line numbers come from the op
 // indexes themselves, so later hunks are numbered correctly whatever the
 // earlier ones added or removed.
-func writeHunk(sb *strings.Builder, h []op, a, b []string) {
+func writeHunk(sb *strings.Builder, h []op) {
 	aStart, bStart := h[0].ai, h[0].bi
 	aCount, bCount := 0, 0
 	for _, o := range h {
@@ -331,11 +308,11 @@ func writeHunk(sb *strings.Builder, h []op, a, b []string) {
 	for _, o := range h {
 		switch o.kind {
 		case opEqual:
-			writeLine(sb, ' ', a[o.ai])
+			writeLine(sb, ' ', o.line)
 		case opDelete:
-			writeLine(sb, '-', a[o.ai])
+			writeLine(sb, '-', o.line)
 		case opInsert:
-			writeLine(sb, '+', b[o.bi])
+			writeLine(sb, '+', o.line)
 		}
 	}
 }

@@ -596,3 +596,119 @@ func gitApply(t *testing.T, path string, old []byte, patch string) []byte {
 	}
 	return got
 }
+
+// randomEdits returns random non-overlapping byte edits of old, sorted,
+// some inside lines, some spanning lines, some pure insertions.
+func randomEdits(r *rand.Rand, old []byte) []Edit {
+	var eds []Edit
+	pos := 0
+	for pos <= len(old) && len(eds) < 8 {
+		start := pos + r.Intn(len(old)-pos+1)
+		end := start + r.Intn(min(len(old)-start, 12)+1)
+		texts := []string{"", "x", "host\n", "\n", "  ports:\n    - \"80:80\"\n", "a\r\n"}
+		eds = append(eds, Edit{Start: start, End: end, Text: texts[r.Intn(len(texts))]})
+		pos = end + 1
+		if r.Intn(3) == 0 {
+			break
+		}
+	}
+	return eds
+}
+
+// TestFileResultDiff checks the diff migrate writes from its own edits:
+// it applies exactly (in process, and with git for a sample) and, on
+// files with changes far apart, it is the whole-file diff byte for byte.
+func TestFileResultDiff(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	nonMinimal := 0
+	for i := 0; i < 3000; i++ {
+		old, _ := randomPair(r, 1+r.Intn(60))
+		eds := randomEdits(r, old)
+		new, sorted, err := applyEdits(old, eds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := FileResult{Old: old, New: new, edits: sorted}
+		patch := f.Diff("f")
+		if bytes.Equal(old, new) {
+			if patch != "" {
+				t.Fatalf("no change, yet a patch:\n%s", patch)
+			}
+			continue
+		}
+		got, err := applyPatch(old, patch)
+		if err != nil || !bytes.Equal(got, new) {
+			t.Fatalf("edits %+v of %q: patch does not give %q (%v):\n%s", eds, old, new, err, patch)
+		}
+		if c, w := changedLines(patch), changedLines(UnifiedDiff("f", old, new)); c != w {
+			nonMinimal++
+		}
+	}
+	// go-diff is minimal within each region; on these files of a few
+	// repeated lines a change can sometimes match a line beyond its region
+	if nonMinimal > 30 {
+		t.Errorf("%d of 3000 diffs from edits change more lines than the whole-file diff", nonMinimal)
+	}
+	// a long file with edits spread through it, as migrate makes them
+	old, _ := largePair(3000, 1)
+	var eds []Edit
+	for i, line := 0, 0; i < len(old); line++ {
+		j := bytes.IndexByte(old[i:], '\n') + i + 1
+		if line%40 == 7 {
+			eds = append(eds, Edit{Start: i, End: j, Text: "    svc: {image: app}\n    ports: [\"80:80\"]\n"})
+		}
+		i = j
+	}
+	new, sorted, err := applyEdits(old, eds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := FileResult{Old: old, New: new, edits: sorted}
+	if got, want := f.Diff("compose.yaml"), UnifiedDiff("compose.yaml", old, new); got != want {
+		t.Errorf("diff from edits differs from the whole-file diff:\n%s", got)
+	}
+	checkPatch(t, old, new)
+	requireGit(t)
+	if got := gitApply(t, "compose.yaml", old, f.Diff("compose.yaml")); !bytes.Equal(got, new) {
+		t.Error("git apply of the diff from edits does not give the new file")
+	}
+	// without its edits, a FileResult is diffed whole
+	if got, want := (FileResult{Old: old, New: new}).Diff("c"), UnifiedDiff("c", old, new); got != want {
+		t.Error("FileResult without edits: not the whole-file diff")
+	}
+}
+
+func changedLines(patch string) int {
+	n := 0
+	for _, l := range strings.SplitAfter(patch, "\n")[2:] {
+		if strings.HasPrefix(l, "-") || strings.HasPrefix(l, "+") {
+			n++
+		}
+	}
+	return n
+}
+
+// FuzzFileResultDiff: for any text and any edits of it, the diff from the
+// edits applies exactly.
+func FuzzFileResultDiff(f *testing.F) {
+	f.Add([]byte("services:\n  a:\n    network_mode: host\n"), int64(1))
+	f.Add([]byte("a\r\nb\r\nc"), int64(2))
+	f.Add([]byte(""), int64(3))
+	f.Fuzz(func(t *testing.T, old []byte, seed int64) {
+		eds := randomEdits(rand.New(rand.NewSource(seed)), old)
+		new, sorted, err := applyEdits(old, eds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := FileResult{Old: old, New: new, edits: sorted}.Diff("f")
+		if bytes.Equal(old, new) {
+			if patch != "" {
+				t.Fatalf("no change, yet a patch:\n%s", patch)
+			}
+			return
+		}
+		if got, err := applyPatch(old, patch); err != nil || !bytes.Equal(got, new) {
+			t.Fatalf("patch does not give the new text (%v):\n%s", err, patch)
+		}
+	})
+}

@@ -17,9 +17,10 @@ type Edit struct {
 	Text       string
 }
 
-// applyEdits splices edits into data. Edits must not overlap; two edits
-// that insert at the same offset are kept in the order given.
-func applyEdits(data []byte, edits []Edit) ([]byte, error) {
+// applyEdits splices edits into data, and returns the edits in the order
+// applied. Edits must not overlap; two edits that insert at the same
+// offset are kept in the order given.
+func applyEdits(data []byte, edits []Edit) ([]byte, []Edit, error) {
 	sorted := make([]Edit, len(edits))
 	copy(sorted, edits)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start < sorted[j].Start })
@@ -27,14 +28,14 @@ func applyEdits(data []byte, edits []Edit) ([]byte, error) {
 	pos := 0
 	for _, e := range sorted {
 		if e.Start < pos || e.End < e.Start || e.End > len(data) {
-			return nil, fmt.Errorf("internal error: overlapping edits at byte %d", e.Start)
+			return nil, nil, fmt.Errorf("internal error: overlapping edits at byte %d", e.Start)
 		}
 		out.Write(data[pos:e.Start])
 		out.WriteString(e.Text)
 		pos = e.End
 	}
 	out.Write(data[pos:])
-	return out.Bytes(), nil
+	return out.Bytes(), sorted, nil
 }
 
 // text is a source file with the helpers that editing needs.
@@ -363,4 +364,85 @@ func (t *text) childIndent(m *yaml.Node) string {
 		return strings.Repeat(" ", m.Content[0].Column-1)
 	}
 	return "  "
+}
+
+// replaceEntry replaces a block mapping's "key: value" line with lines, at
+// the same indentation. A comment on the old line stays, on its own line.
+func (t *text) replaceEntry(m, key, val *yaml.Node, lines []string) (Edit, error) {
+	ed, err := t.removeEntry(m, key, val)
+	if err != nil {
+		return Edit{}, err
+	}
+	indent := strings.Repeat(" ", key.Column-1)
+	var b strings.Builder
+	b.WriteString(ed.Text)
+	for _, l := range lines {
+		b.WriteString(indent + l + t.eol)
+	}
+	ed.Text = b.String()
+	return ed, nil
+}
+
+// removeSeqItem removes one item of a sequence.
+func (t *text) removeSeqItem(seq, item *yaml.Node) (Edit, error) {
+	if seq.Style&yaml.FlowStyle != 0 {
+		fake := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+		return t.removeEntry(fake, item, item)
+	}
+	start := t.NodeOffset(item)
+	end := t.nodeEnd(item, false)
+	ls := t.LineStart(item.Line)
+	if t.lineOf(start) != t.lineOf(end) && strings.Trim(string(t.Data[ls:start]), " -\t") != "" {
+		return Edit{}, fmt.Errorf("%s:%d:%d: a multi-line ports entry: edit it by hand", t.Path, item.Line, item.Column)
+	}
+	_, next := t.lineEnd(end)
+	text := ""
+	if c := t.trailingComment(end); c != "" {
+		text = t.indentAt(start) + c + t.eol
+	}
+	return Edit{Start: ls, End: next, Text: text}, nil
+}
+
+// appendSeqItems adds items (already quoted) to the end of a sequence.
+func (t *text) appendSeqItems(seq *yaml.Node, items []string) (Edit, error) {
+	if seq.Style&yaml.FlowStyle != 0 {
+		end := t.flowEnd(t.NodeOffset(seq)) - 1
+		sep := ", "
+		if len(seq.Content) == 0 {
+			sep = ""
+		}
+		var flow []string
+		for _, it := range items {
+			flow = append(flow, flowItem(it))
+		}
+		return Edit{Start: end, End: end, Text: sep + strings.Join(flow, ", ")}, nil
+	}
+	if len(seq.Content) == 0 {
+		return Edit{}, fmt.Errorf("%s:%d:%d: empty sequence", t.Path, seq.Line, seq.Column)
+	}
+	first := seq.Content[0]
+	dash := t.NodeOffset(first)
+	// find the "- " before the first item
+	ls := t.LineStart(first.Line)
+	prefix := string(t.Data[ls:dash])
+	di := strings.LastIndex(prefix, "-")
+	if di < 0 {
+		return Edit{}, fmt.Errorf("%s:%d:%d: cannot find the sequence indicator", t.Path, first.Line, first.Column)
+	}
+	lead := strings.Repeat(" ", di) + "-" + strings.Repeat(" ", len(prefix)-di-1)
+	at := t.blockInsertPoint(seq)
+	var b strings.Builder
+	if t.needsEOLBefore(at) {
+		b.WriteString(t.eol)
+	}
+	for _, it := range items {
+		for i, l := range strings.Split(it, "\n") {
+			if i == 0 {
+				b.WriteString(lead + l + t.eol)
+			} else {
+				b.WriteString(strings.Repeat(" ", len(lead)) + l + t.eol)
+			}
+		}
+	}
+	return Edit{Start: at, End: at, Text: b.String()}, nil
 }

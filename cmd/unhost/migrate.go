@@ -201,10 +201,22 @@ type migrateJob struct {
 
 // migrated is one project that loaded and planned.
 type migrated struct {
-	name string
-	c    *load.Compose
-	res  *migrate.Result
-	diff string
+	name    string
+	c       *load.Compose
+	res     *migrate.Result
+	diff    string // exact, for standard output and git apply
+	workDir string // what the diff's paths are relative to
+}
+
+// redactedDiff is the diff for people (a pull-request body): each file is
+// redacted whole before it is diffed, so that secrets spanning lines
+// (PEM blocks, multi-line commands) are seen.
+func (d migrated) redactedDiff() string {
+	var b strings.Builder
+	for _, f := range d.res.Files {
+		b.WriteString(migrate.RedactedDiff(load.DisplayPath(f.Abs, d.workDir), f.Old, f.New))
+	}
+	return b.String()
 }
 
 // runMigrate migrates the project the flags name, or with --all every
@@ -468,9 +480,9 @@ func (o *migrateOptions) migrateOne(ctx context.Context, j migrateJob, base migr
 	}
 	var diff strings.Builder
 	for _, f := range res.Files {
-		diff.WriteString(migrate.UnifiedDiff(load.DisplayPath(f.Abs, opts.WorkDir), f.Old, f.New))
+		diff.WriteString(f.Diff(load.DisplayPath(f.Abs, opts.WorkDir)))
 	}
-	return migrated{name: j.name, c: c, res: res, diff: diff.String()}, nil
+	return migrated{name: j.name, c: c, res: res, diff: diff.String(), workDir: opts.WorkDir}, nil
 }
 
 // reportFindings prints every blocker and warning of the plans on w, one
@@ -547,7 +559,7 @@ func (o *migrateOptions) print(done []migrated) error {
 		}
 		var data []map[string]any
 		for _, d := range done {
-			data = append(data, map[string]any{"Plan": d.res.Plan, "Diff": migrate.RedactDiff(d.diff)})
+			data = append(data, map[string]any{"Plan": d.res.Plan, "Diff": d.redactedDiff()})
 		}
 		md, err := templates.Render("migrate.md.tmpl", map[string]any{"Projects": data})
 		if err != nil {

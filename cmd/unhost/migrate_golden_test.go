@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -120,6 +121,13 @@ func runScenario(t *testing.T, dir string) {
 		t.Fatalf("migrate --format json: exit %d: %s", code, stderr)
 	}
 	golden(t, filepath.Join(gold, "plan.json"), []byte(plan))
+	var head struct{ Project string }
+	if err := json.Unmarshal([]byte(plan), &head); err != nil {
+		t.Fatal(err)
+	}
+	if head.Project == filepath.Base(work) {
+		t.Errorf("the plan names the project after the temporary folder (%s): give the scenario a name: or -p NAME in args.txt", head.Project)
+	}
 
 	md, stderr, code := runIn(t, work, append(args, "--format", "markdown")...)
 	if !runOK(code, stderr) {
