@@ -128,6 +128,7 @@ type listener struct {
 	publishIP     string
 	rewriteBind   bool
 	blocker       string
+	narrow        bool // published on loopback only, narrower than before (publish.go)
 }
 
 func (l *listener) count() int {
@@ -160,7 +161,8 @@ type svc struct {
 	externalWhy string
 	networks    []string
 	netReason   string
-	hostRefs    bool // references a host service: needs extra_hosts
+	hostRefs    bool   // references a host service: needs extra_hosts
+	finding     string // why it is kept, for the plan (gate.go)
 }
 
 type planner struct {
@@ -172,6 +174,7 @@ type planner struct {
 	plan     *plan.Plan
 	rewrites []refRewrite
 	binds    []*listener
+	usageErr error // a usage error found while deciding (gate.go)
 }
 
 // refRewrite is a reference to rewrite in a scalar.
@@ -273,6 +276,9 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	p.gatherListeners()
 	p.applyInventory()
 	p.decideServices()
+	if p.usageErr != nil { // hook(decide): --force without evidence (gate.go)
+		return nil, p.usageErr
+	}
 	p.resolveReferences()
 	p.resolveOutside()
 	if err := p.decidePublication(); err != nil {
@@ -466,7 +472,6 @@ func (p *planner) applyInventory() {
 }
 
 func (p *planner) decideServices() {
-	forced := func(n string) bool { return p.opts.Force[n] }
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if s.follows != "" {
@@ -483,15 +488,9 @@ func (p *planner) decideServices() {
 			s.reason = "not in the profiles selected with --profile: left on the host network"
 			continue
 		}
-		if why, ev := p.needsHost(s); why != "" && !forced(n) {
-			s.action = plan.ActionKeepHost
-			s.reason = why
-			s.evidence = append(s.evidence, ev...)
-			continue
-		} else if why != "" {
-			s.action = plan.ActionMigrate
-			s.reason = "migrated with --force although " + why
-			p.warn(fmt.Sprintf("%s: migrated with --force although %s", n, why))
+		// hook(decide): the evidence gate (gate.go) keeps a service that
+		// needs the host network or whose listeners are unknown.
+		if p.gateService(s) {
 			continue
 		}
 		s.action = plan.ActionMigrate
@@ -780,7 +779,11 @@ func (p *planner) resolveRef(s *svc, r *analysis.AddressRef) {
 			ref.After = replaceHost(r.Token, "host.docker.internal")
 			ref.Action = "rewrite"
 			ref.Reason = fmt.Sprintf("%s stays on the host network: reach it through the host", o.name)
-			p.rewrites = append(p.rewrites, refRewrite{ref: r, to: ref.After})
+			if ref.After == r.Token {
+				ref.Action = "keep" // already names the host (a second run)
+			} else {
+				p.rewrites = append(p.rewrites, refRewrite{ref: r, to: ref.After})
+			}
 			p.svcs[fromOwner].hostRefs = true
 			p.warn(fmt.Sprintf("%s reaches %s (kept on the host network) through host.docker.internal:%d: %s must listen on the bridge gateway address, not only 127.0.0.1", s.name, o.name, r.Port, o.name))
 		default:
@@ -884,6 +887,8 @@ func (p *planner) decidePublication() error {
 				publish, l.why = true, "--publish all"
 			case l.outside:
 				publish, l.why = true, "outside clients: "+l.outsideWhy
+			case used && !l.runtime: // hook(decide): static evidence cannot rule out outside clients (publish.go)
+				publish, l.why, l.narrow = true, usedInsideStatic(users, p.swarm()), !p.swarm()
 			case used:
 				l.why = "used only inside the stack (by " + strings.Join(users, ", ") + ") and no sign of outside clients: reached by service name, not published"
 			default:
@@ -916,6 +921,8 @@ func (p *planner) decidePublication() error {
 					if strings.Contains(l.addr, ":") {
 						l.publishIP = "::1"
 					}
+				case l.narrow: // hook(decide): loopback only (publish.go)
+					l.publishIP = narrowIP(l.addr)
 				case !analysis.IsBindAll(l.addr):
 					l.publishIP = l.addr
 				case l.publishHint != "" && !analysis.IsBindAll(l.publishHint):

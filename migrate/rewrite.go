@@ -437,7 +437,10 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			portSeqs = append(portSeqs, load.NodeRef{File: nr.File, Node: seq, Via: nr.Via})
 		}
 	}
-	for _, ps := range portSeqs {
+	// hook(decide): a later file's "ports: !reset" drops the earlier
+	// entries from the merged service (resetports.go)
+	live := livePortSeqs(portSeqs)
+	for _, ps := range live {
 		t := e.text(ps.File)
 		for _, item := range ps.Node.Content {
 			if e.removed[item] || e.replaced[item] != "" {
@@ -524,7 +527,7 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 				break
 			}
 		}
-		if seq != nil && allRemoved(e, seq.Node) {
+		if seq != nil && len(seq.Node.Content) > 0 && allRemoved(e, seq.Node) {
 			seq = nil
 		}
 		if seq != nil {
@@ -533,6 +536,11 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 				return nil, err
 			}
 			e.add(seq.File, ed)
+			// hook(decide): "!reset [...]" would drop what is added: make it
+			// "!override" so the merged service publishes exactly these
+			if ed, ok := resetToOverride(e.text(seq.File), seq.Node); ok {
+				e.add(seq.File, ed)
+			}
 		} else {
 			lines = append(lines, blockSeq("ports", newItems, st)...)
 		}
