@@ -123,6 +123,11 @@ type gateInput struct {
 	Published []int
 	// Forced is --force SERVICE.
 	Forced bool
+	// Weak are ports known only from the image's documented defaults while
+	// ConfigMounts (configuration files mounted into the container) may
+	// move them: they do not count as known.
+	Weak         []string
+	ConfigMounts []string
 }
 
 // gateResult is the gate's verdict.
@@ -159,7 +164,12 @@ func gate(in gateInput) gateResult {
 			fmt.Sprintf(" (to move it anyway: --force %s with --publish %s:PORT for the ports it serves)", in.Name, in.Name), Ev: ev}
 	}
 	if !known {
-		return gateResult{Keep: true, Finding: FindingListenersUnknown, Reason: listenersUnknown(in.Name)}
+		why := listenersUnknown(in.Name)
+		if len(in.Weak) > 0 {
+			why = fmt.Sprintf("listeners unknown: its image's documented port(s) %s may be moved by the configuration mounted at %s. ", strings.Join(in.Weak, ", "), strings.Join(in.ConfigMounts, ", ")) +
+				strings.TrimPrefix(why, "listeners unknown: ")
+		}
+		return gateResult{Keep: true, Finding: FindingListenersUnknown, Reason: why}
 	}
 	return gateResult{}
 }
@@ -176,7 +186,16 @@ func listenersUnknown(name string) string {
 // (hook in planner.decideServices). It returns false when the service is
 // left to the planner's usual decision (it migrates).
 func (p *planner) gateService(s *svc) bool {
-	in := gateInput{Name: s.name, Listeners: len(s.listeners), Forced: p.opts.Force[s.name]}
+	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name]}
+	cfgs := configMounts(p.c.Project.AllServices()[s.name])
+	for _, l := range s.listeners {
+		if len(cfgs) > 0 && onlyImageDefault(l.evidence) {
+			in.Weak = append(in.Weak, fmt.Sprintf("%d/%s", l.port, l.proto))
+			continue
+		}
+		in.Listeners++
+	}
+	in.ConfigMounts = cfgs
 	if why, ev := p.needsHost(s); why != "" {
 		in.Needs = append(in.Needs, need{why, ev})
 	}
@@ -335,4 +354,38 @@ func portRange(s types.ServiceConfig, keys []string, val func(string) string) (l
 		}
 	}
 	return 0, -1, ""
+}
+
+// configExts are the extensions of configuration files.
+var configExts = []string{".ini", ".conf", ".cfg", ".cnf", ".toml", ".yaml", ".yml", ".json", ".properties", ".xml", ".env"}
+
+// configMounts returns the container paths of configuration files bind
+// mounted into the service: they may set ports the image documents
+// otherwise.
+func configMounts(s types.ServiceConfig) []string {
+	var out []string
+	for _, v := range s.Volumes {
+		if v.Type != types.VolumeTypeBind {
+			continue
+		}
+		for _, e := range configExts {
+			if strings.HasSuffix(strings.ToLower(v.Target), e) {
+				out = append(out, v.Target)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// onlyImageDefault reports whether a listener is known only from the
+// documented image table.
+func onlyImageDefault(ev []analysis.Evidence) bool {
+	for _, e := range ev {
+		if e.Kind != "image-default" {
+			return false
+		}
+	}
+	return len(ev) > 0
 }

@@ -275,6 +275,7 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	}
 	p.gatherListeners()
 	p.applyInventory()
+	p.supplementFacts() // hook(decide): facts the analysis does not give yet (binds.go)
 	p.decideServices()
 	if p.usageErr != nil { // hook(decide): --force without evidence (gate.go)
 		return nil, p.usageErr

@@ -1,0 +1,185 @@
+package migrate
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
+)
+
+// Loopback binds written without a port (issue 10, item 5): `mongod
+// --bind_ip 127.0.0.1`, `postgres -c listen_addresses=localhost`,
+// `streamlit --server.address 127.0.0.1`. The service's ports are known
+// from elsewhere (the image's documented port, a --port flag); its bind is
+// this address. The reach invariant holds on what the service really binds:
+// such listeners are loopback listeners, published on loopback only, and
+// the bind is rewritten to 0.0.0.0 inside the container.
+//
+// The analysis branch adds these to analysis.StaticListener (a listener with
+// an address and no port); until then commandBinds finds them here.
+
+// bindFlags take a bind address as their value.
+var bindFlags = map[string]bool{
+	"bind_ip": true, "bind-ip": true, "bind_address": true, "bind-address": true, "bind": true,
+	"host": true, "listen": true, "listen-address": true, "listen_address": true, "listen_addresses": true,
+	"server.address": true, "address": true, "addr": true, "http-host": true, "web.listen-host": true,
+}
+
+// commandBinds returns the loopback bind addresses without a port in a
+// service's command and entrypoint, with the scalar that holds each.
+func commandBinds(nodes []load.NodeRef) []analysis.StaticListener {
+	var out []analysis.StaticListener
+	add := func(f *load.SourceFile, n *yaml.Node, field, flag, addr string) {
+		a := strings.Trim(addr, `"'`)
+		if i := strings.IndexByte(a, ','); i >= 0 {
+			a = a[:i] // "127.0.0.1,::1": the first is enough to tell loopback
+		}
+		if !analysis.IsLoopback(a) || strings.Contains(strings.Trim(a, "[]"), ":") && !strings.HasPrefix(a, "[") && a != "::1" {
+			return
+		}
+		out = append(out, analysis.StaticListener{Protocol: "tcp", Address: strings.Trim(a, "[]"), Node: n, File: f, BindText: a,
+			Evidence: analysis.Evidence{Kind: field, Where: f.PosOf(n).String(), Detail: field + " " + flag + " " + a + " (the bind address of its listeners)"}})
+	}
+	for _, nr := range nodes {
+		for _, field := range []string{"command", "entrypoint"} {
+			v := load.MapValue(nr.Node, field)
+			if v == nil {
+				continue
+			}
+			var items []*yaml.Node
+			switch v.Kind {
+			case yaml.ScalarNode:
+				items = []*yaml.Node{v}
+			case yaml.SequenceNode:
+				items = v.Content
+			}
+			// a flag and its value, across sequence items or inside one
+			// scalar's words
+			type word struct {
+				s string
+				n *yaml.Node
+			}
+			var words []word
+			for _, it := range items {
+				if it.Kind != yaml.ScalarNode {
+					continue
+				}
+				for _, w := range strings.Fields(it.Value) {
+					words = append(words, word{w, it})
+				}
+			}
+			for i, w := range words {
+				name, val, hasVal := strings.Cut(w.s, "=")
+				flag := strings.ToLower(strings.TrimLeft(name, "-"))
+				if !strings.HasPrefix(name, "-") {
+					// postgres -c listen_addresses=localhost
+					if i > 0 && words[i-1].s == "-c" && hasVal && (flag == "listen_addresses") {
+						add(nr.File, w.n, field, name, val)
+					}
+					continue
+				}
+				if !bindFlags[flag] {
+					continue
+				}
+				if !hasVal {
+					if i+1 >= len(words) {
+						continue
+					}
+					val = words[i+1].s
+					w = words[i+1]
+				}
+				if strings.Contains(strings.TrimPrefix(strings.Trim(val, "[]"), "::1"), ":") {
+					continue // host:port: the analysis reads it with its port
+				}
+				add(nr.File, w.n, field, name, val)
+			}
+		}
+	}
+	return out
+}
+
+// supplementFacts adds to host-network services what the analysis does
+// not tell yet (hook after planner.applyInventory): listeners of
+// "SCHEME://:PORT" listener lists, and the loopback bind their command says
+// for listeners whose address was assumed. Observed listeners keep their
+// observed address.
+func (p *planner) supplementFacts() {
+	all := p.c.Project.AllServices()
+	for _, n := range p.names {
+		s := p.svcs[n]
+		if !s.facts.HostNetwork() || s.follows != "" {
+			continue
+		}
+		if !p.observed(n) {
+			for _, sl := range listenURLPorts(all[n]) {
+				sl := sl
+				s.addStatic(&sl, "")
+			}
+		}
+		binds := commandBinds(p.c.ServiceNodes(n))
+		if len(binds) != 1 {
+			continue // none, or several: which port each serves is unknown
+		}
+		b := binds[0]
+		for _, l := range s.listeners {
+			if l.runtime || !l.assumed {
+				continue
+			}
+			bb := b
+			bb.Port = l.port
+			l.addr, l.assumed, l.bind = b.Address, false, &bb
+			l.evidence = append(l.evidence, b.Evidence)
+		}
+	}
+}
+
+// observed reports whether the inventory describes the service.
+func (p *planner) observed(name string) bool {
+	if p.opts.Inventory == nil {
+		return false
+	}
+	for _, so := range p.opts.Inventory.Services {
+		if so.Service == name {
+			return true
+		}
+	}
+	return false
+}
+
+// listenURLRe finds "SCHEME://:PORT" (every interface) in a listener list.
+var listenURLRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9_+.-]*://:(\d{1,5})\b`)
+
+// listenURLPorts reads listener lists such as Kafka's
+// KAFKA_LISTENERS=INSIDE://:9092,OUTSIDE://:9093, whose entries name no
+// host (every interface).
+func listenURLPorts(s types.ServiceConfig) []analysis.StaticListener {
+	var out []analysis.StaticListener
+	keys := make([]string, 0, len(s.Environment))
+	for k := range s.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		uk := strings.ToUpper(k)
+		v := s.Environment[k]
+		if v == nil || !strings.Contains(uk, "LISTEN") || strings.Contains(uk, "ADVERTIS") {
+			continue
+		}
+		for _, m := range listenURLRe.FindAllStringSubmatch(*v, -1) {
+			n, err := strconv.Atoi(m[1])
+			if err != nil || n < 1 || n > 65535 {
+				continue
+			}
+			out = append(out, analysis.StaticListener{Protocol: "tcp", Port: n,
+				Evidence: analysis.Evidence{Kind: "environment", Detail: "environment." + k + " listens on " + m[0]}})
+		}
+	}
+	return out
+}
