@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/load"
 )
 
@@ -111,6 +112,7 @@ func commandBinds(nodes []load.NodeRef) []analysis.StaticListener {
 // for listeners whose address was assumed. Observed listeners keep their
 // observed address.
 func (p *planner) supplementFacts() {
+	p.followerListeners()
 	all := p.c.Project.AllServices()
 	for _, n := range p.names {
 		s := p.svcs[n]
@@ -141,16 +143,19 @@ func (p *planner) supplementFacts() {
 }
 
 // observed reports whether the inventory describes the service.
-func (p *planner) observed(name string) bool {
+func (p *planner) observed(name string) bool { return p.inventoryOf(name) != nil }
+
+// inventoryOf returns what the inventory observed of a service, or nil.
+func (p *planner) inventoryOf(name string) *detect.ServiceObservation {
 	if p.opts.Inventory == nil {
-		return false
+		return nil
 	}
-	for _, so := range p.opts.Inventory.Services {
-		if so.Service == name {
-			return true
+	for i := range p.opts.Inventory.Services {
+		if p.opts.Inventory.Services[i].Service == name {
+			return &p.opts.Inventory.Services[i]
 		}
 	}
-	return false
+	return nil
 }
 
 // listenURLRe finds "SCHEME://:PORT" (every interface) in a listener list.

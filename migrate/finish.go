@@ -21,7 +21,7 @@ func (p *planner) finish(res *Result) {
 	for _, n := range p.names {
 		s := p.svcs[n]
 		sp := plan.ServicePlan{Name: n, Action: s.action, Reason: s.reason, Evidence: s.evidence,
-			Networks: s.networks, NetworkReason: s.netReason}
+			Networks: s.networks, NetworkReason: s.netReason, Finding: s.finding} // hook(decide): Finding (gate.go)
 		if s.action == plan.ActionMigrate && len(sp.Networks) == 0 {
 			sp.Networks = []string{"default"}
 		}

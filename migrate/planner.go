@@ -289,6 +289,7 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 		return nil, err
 	}
 	p.decideNetworks()
+	p.joinDependencyNetworks() // hook(decide): depends_on networks (networks.go)
 	res, err := p.buildEdits()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,203 @@
+package migrate_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/migrate"
+	"github.com/unhost/unhost/plan"
+)
+
+// migrateFiles writes files (name -> text; the first in names order is
+// loaded first) to a folder and migrates them with opts.
+func migrateFiles(t *testing.T, names []string, files map[string]string, opts migrate.Options) (*migrate.Result, map[string]string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte(files[n]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: paths, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := migrate.Migrate(c, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		out[n] = files[n]
+	}
+	for _, f := range res.Files {
+		out[filepath.Base(f.Abs)] = string(f.New)
+	}
+	if err := migrate.Check(context.Background(), c, res); err != nil {
+		t.Fatalf("the rewrite does not check: %v", err)
+	}
+	return res, out, nil
+}
+
+func service(p *plan.Plan, name string) plan.ServicePlan {
+	for _, s := range p.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return plan.ServicePlan{}
+}
+
+// TestIssue10 runs the minimal files of issue 10's numbered failures
+// through Migrate.
+func TestIssue10(t *testing.T) {
+	type want struct {
+		action   map[string]plan.Action
+		finding  map[string]string
+		contains []string // in the rewritten compose.yaml
+		lacks    []string
+		reason   map[string]string // substring of the service's reason
+		blocker  string            // substring of a blocker
+	}
+	cases := []struct {
+		name  string
+		files []string
+		text  map[string]string
+		opts  migrate.Options
+		want  want
+	}{
+		{name: "1 no known listener stays with a finding", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/koush/scrypted\n    network_mode: host\n"},
+			want: want{action: map[string]plan.Action{"nvr": plan.ActionKeepHost}, finding: map[string]string{"nvr": migrate.FindingListenersUnknown},
+				reason: map[string]string{"nvr": "--publish nvr:PORT"}, contains: []string{"network_mode: host"}}},
+		{name: "1 --publish is evidence", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/koush/scrypted\n    network_mode: host\n"},
+			opts: migrate.Options{Publish: []migrate.PortRef{{Service: "nvr", Port: 10443, Protocol: "tcp"}}},
+			want: want{action: map[string]plan.Action{"nvr": plan.ActionMigrate}, contains: []string{`"10443:10443"`}, lacks: []string{"network_mode"}}},
+		{name: "2 host metrics agent (host /proc, pid: host)", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  node-exporter:\n    image: prom/node-exporter\n    network_mode: host\n    pid: host\n    volumes: [\"/proc:/host/proc:ro\"]\n    command: [\"--web.listen-address=:9100\"]\n"},
+			want: want{action: map[string]plan.Action{"node-exporter": plan.ActionKeepHost}, finding: map[string]string{"node-exporter": migrate.FindingNeedsHost},
+				reason: map[string]string{"node-exporter": "pid: host"}, lacks: []string{"9100:9100"}}},
+		{name: "2 TURN relay range on the command line", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  coturn:\n    image: coturn/coturn\n    network_mode: host\n    command: [\"--listening-port=3478\", \"--min-port=49160\", \"--max-port=49200\"]\n  kms:\n    image: kurento/kurento-media-server\n    network_mode: host\n    environment:\n      KMS_MIN_PORT: 40000\n      KMS_MAX_PORT: 57000\n      PORT: 8888\n"},
+			want: want{action: map[string]plan.Action{"kms": plan.ActionKeepHost}, reason: map[string]string{"kms": "40000-57000"}}},
+		{name: "2 mDNS through D-Bus/Avahi, interfaces, DDS", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  samba:\n    image: x/samba\n    network_mode: host\n    expose: [\"445\"]\n    volumes: [\"/var/run/dbus:/var/run/dbus\"]\n  wyl:\n    image: x/wyl\n    network_mode: host\n    environment: {IFACES: \"enp4s0 wlan0\", PORT: \"8840\"}\n  ros:\n    image: x/ros\n    network_mode: host\n    environment: {ROS_DOMAIN_ID: \"3\", PORT: \"9090\"}\n"},
+			want: want{action: map[string]plan.Action{"samba": plan.ActionKeepHost, "wyl": plan.ActionKeepHost, "ros": plan.ActionKeepHost},
+				reason: map[string]string{"samba": "D-Bus", "wyl": "enp4s0", "ros": "DDS"}}},
+		{name: "3 privileged", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  dae:\n    image: daeuniverse/dae\n    network_mode: host\n    privileged: true\n    expose: [\"2023\"]\n"},
+			want: want{action: map[string]plan.Action{"dae": plan.ActionKeepHost}, finding: map[string]string{"dae": migrate.FindingNeedsHost}, reason: map[string]string{"dae": "privileged"}}},
+		{name: "5 loopback bind without a port stays loopback", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  mongodb:\n    image: mongo\n    network_mode: host\n    command: [\"mongod\", \"--bind_ip\", \"127.0.0.1\"]\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"8080\"]\n    environment: {MONGO_URI: \"mongodb://127.0.0.1:27017\"}\n"},
+			want: want{action: map[string]plan.Action{"mongodb": plan.ActionMigrate}, contains: []string{`"127.0.0.1:27017:27017"`, `"0.0.0.0"`}, lacks: []string{`"27017:27017"`}}},
+		{name: "9 a service joins the networks of what it depends on", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  mgr:\n    image: x/mgr\n    network_mode: host\n    expose: [\"7000\"]\n    depends_on: [mysql]\n  mysql:\n    image: mysql\n    networks: [backend]\nnetworks:\n  backend: {}\n"},
+			want: want{action: map[string]plan.Action{"mgr": plan.ActionMigrate}, contains: []string{"- backend"}, lacks: []string{"internal: true"}}},
+		{name: "10 followers' listeners are published on the service they follow", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  orders:\n    image: x/orders\n    network_mode: host\n    expose: [\"18501\"]\n  sidecar:\n    image: x/sidecar\n    network_mode: \"service:orders\"\n    expose: [\"18502\"]\n"},
+			want: want{action: map[string]plan.Action{"orders": plan.ActionMigrate, "sidecar": plan.ActionFollow}, contains: []string{`"18501:18501"`, `"18502:18502"`}}},
+		{name: "11 !reset in an override becomes !override with the ports", files: []string{"compose.yaml", "compose.host.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    ports: [\"18800:18800\"]\n",
+				"compose.host.yaml": "services:\n  app:\n    network_mode: host\n    ports: !reset []\n    expose: [\"18800\"]\n"},
+			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, out, err := migrateFiles(t, tc.files, tc.text, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n, a := range tc.want.action {
+				if got := service(res.Plan, n).Action; got != a {
+					t.Errorf("%s: action %s, want %s (%s)", n, got, a, service(res.Plan, n).Reason)
+				}
+			}
+			for n, f := range tc.want.finding {
+				if got := service(res.Plan, n).Finding; got != f {
+					t.Errorf("%s: finding %q, want %q", n, got, f)
+				}
+			}
+			for n, r := range tc.want.reason {
+				if got := service(res.Plan, n).Reason; !strings.Contains(got, r) {
+					t.Errorf("%s: reason %q does not say %q", n, got, r)
+				}
+			}
+			text := out[tc.files[0]]
+			for _, s := range tc.want.contains {
+				if !strings.Contains(text, s) {
+					t.Errorf("rewritten file lacks %q:\n%s", s, text)
+				}
+			}
+			for _, s := range tc.want.lacks {
+				if strings.Contains(text, s) {
+					t.Errorf("rewritten file has %q:\n%s", s, text)
+				}
+			}
+		})
+	}
+}
+
+// TestIssue10Reset checks item 11 on the merged result: the base file's
+// port survives the override's reset.
+func TestIssue10Reset(t *testing.T) {
+	files := map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    ports: [\"18800:18800\"]\n",
+		"compose.host.yaml": "services:\n  app:\n    network_mode: host\n    ports: !reset []\n    expose: [\"18800\"]\n"}
+	names := []string{"compose.yaml", "compose.host.yaml"}
+	_, out, err := migrateFiles(t, names, files, migrate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte(out[n]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: paths, WorkDir: dir})
+	if err != nil {
+		t.Fatalf("migrated files do not load: %v\n%s", err, out["compose.host.yaml"])
+	}
+	s := c.Project.Services["app"]
+	if s.NetworkMode == "host" || len(s.Ports) != 1 || s.Ports[0].Target != 18800 {
+		t.Fatalf("merged app: network_mode %q, ports %+v, want 18800 published\n%s", s.NetworkMode, s.Ports, out["compose.host.yaml"])
+	}
+}
+
+// TestForceNeedsEvidence: --force SERVICE moves a service with no known
+// listener only with --publish SERVICE:PORT or evidence.
+func TestForceNeedsEvidence(t *testing.T) {
+	text := map[string]string{"compose.yaml": "services:\n  vpn:\n    image: x/vpn\n    network_mode: host\n    cap_add: [NET_ADMIN]\n"}
+	_, _, err := migrateFiles(t, []string{"compose.yaml"}, text, migrate.Options{Force: map[string]bool{"vpn": true}})
+	var ue *migrate.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--publish vpn:PORT") {
+		t.Fatalf("--force without evidence: %v, want a usage error naming --publish vpn:PORT", err)
+	}
+	res, out, err := migrateFiles(t, []string{"compose.yaml"}, text, migrate.Options{Force: map[string]bool{"vpn": true},
+		Publish: []migrate.PortRef{{Service: "vpn", Port: 1194, Protocol: "udp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if service(res.Plan, "vpn").Action != plan.ActionMigrate || !strings.Contains(out["compose.yaml"], "1194:1194/udp") {
+		t.Fatalf("--force with --publish: %s\n%s", service(res.Plan, "vpn").Action, out["compose.yaml"])
+	}
+	// without --force, the capability keeps it, and says how to move it
+	res, _, err = migrateFiles(t, []string{"compose.yaml"}, text, migrate.Options{Publish: []migrate.PortRef{{Service: "vpn", Port: 1194, Protocol: "udp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := service(res.Plan, "vpn"); s.Action != plan.ActionKeepHost || !strings.Contains(s.Reason, "--force vpn") {
+		t.Fatalf("NET_ADMIN without --force: %s: %s", s.Action, s.Reason)
+	}
+}
