@@ -113,6 +113,8 @@ func commandBinds(nodes []load.NodeRef) []analysis.StaticListener {
 // observed address.
 func (p *planner) supplementFacts() {
 	p.followerListeners()
+	defer p.resolveSiblings() // after the binds and listener lists below
+	defer p.disownNamedPorts()
 	all := p.c.Project.AllServices()
 	for _, n := range p.names {
 		s := p.svcs[n]

@@ -65,6 +65,7 @@ func TestIssue10(t *testing.T) {
 		contains []string // in the rewritten compose.yaml
 		lacks    []string
 		reason   map[string]string // substring of the service's reason
+		notPort  map[string]int    // a port the service must not have
 		blocker  string            // substring of a blocker
 	}
 	cases := []struct {
@@ -99,6 +100,15 @@ func TestIssue10(t *testing.T) {
 		{name: "5 loopback bind without a port stays loopback", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  mongodb:\n    image: mongo\n    network_mode: host\n    command: [\"mongod\", \"--bind_ip\", \"127.0.0.1\"]\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"8080\"]\n    environment: {MONGO_URI: \"mongodb://127.0.0.1:27017\"}\n"},
 			want: want{action: map[string]plan.Action{"mongodb": plan.ActionMigrate}, contains: []string{`"127.0.0.1:27017:27017"`, `"0.0.0.0"`}, lacks: []string{`"27017:27017"`}}},
+		{name: "6 a localhost reference picks the sibling by the variable's name", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  zookeeper:\n    image: bitnami/zookeeper\n    network_mode: host\n  kafka:\n    image: bitnami/kafka\n    network_mode: host\n    depends_on: [zookeeper]\n    environment: {KAFKA_ZOOKEEPER_CONNECT: \"127.0.0.1:2181\"}\n"},
+			want: want{action: map[string]plan.Action{"zookeeper": plan.ActionMigrate, "kafka": plan.ActionMigrate}, contains: []string{"zookeeper:2181"}, lacks: []string{"host.docker.internal"}}},
+		{name: "6 several siblings fit: a blocker, never the host gateway", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  a:\n    image: x/a\n    network_mode: host\n  b:\n    image: x/b\n    network_mode: host\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"80\"]\n    depends_on: [a, b]\n    environment: {UPSTREAM: \"127.0.0.1:7000\"}\n"},
+			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate, "a": plan.ActionKeepHost}, lacks: []string{"host.docker.internal"}, blocker: "a, b could each be it"}},
+		{name: "8 a port named by one service and bound by another is the other's", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  web:\n    image: x/web\n    network_mode: host\n    expose: [\"3000\"]\n    environment: {NEXT_PUBLIC_API_URL: \"http://localhost:8080\"}\n  api:\n    image: x/api\n    network_mode: host\n    command: [\"--listen\", \"0.0.0.0:8080\"]\n"},
+			want: want{action: map[string]plan.Action{"web": plan.ActionMigrate, "api": plan.ActionMigrate}, contains: []string{`"3000:3000"`, `"8080:8080"`}, notPort: map[string]int{"web": 8080}}},
 		{name: "9 a service joins the networks of what it depends on", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  mgr:\n    image: x/mgr\n    network_mode: host\n    expose: [\"7000\"]\n    depends_on: [mysql]\n  mysql:\n    image: mysql\n    networks: [backend]\nnetworks:\n  backend: {}\n"},
 			want: want{action: map[string]plan.Action{"mgr": plan.ActionMigrate}, contains: []string{"- backend"}, lacks: []string{"internal: true"}}},
@@ -129,6 +139,22 @@ func TestIssue10(t *testing.T) {
 			for n, r := range tc.want.reason {
 				if got := service(res.Plan, n).Reason; !strings.Contains(got, r) {
 					t.Errorf("%s: reason %q does not say %q", n, got, r)
+				}
+			}
+			if tc.want.blocker != "" {
+				found := false
+				for _, b := range res.Plan.Blockers {
+					found = found || strings.Contains(b.What, tc.want.blocker)
+				}
+				if !found {
+					t.Errorf("no blocker says %q: %+v", tc.want.blocker, res.Plan.Blockers)
+				}
+			}
+			for n, port := range tc.want.notPort {
+				for _, l := range service(res.Plan, n).Listeners {
+					if l.Port == port {
+						t.Errorf("%s has port %d (%s)", n, port, l.Reason)
+					}
 				}
 			}
 			text := out[tc.files[0]]
@@ -199,5 +225,25 @@ func TestForceNeedsEvidence(t *testing.T) {
 	}
 	if s := service(res.Plan, "vpn"); s.Action != plan.ActionKeepHost || !strings.Contains(s.Reason, "--force vpn") {
 		t.Fatalf("NET_ADMIN without --force: %s: %s", s.Action, s.Reason)
+	}
+}
+
+// TestIssue10Clash: two services that would hold one host port after the
+// migration are a blocker, and nothing is written (item 8).
+func TestIssue10Clash(t *testing.T) {
+	text := map[string]string{"compose.yaml": "services:\n  otbr:\n    image: x/otbr\n    network_mode: host\n    environment: {OTBR_WEB_PORT: \"8080\"}\n  setup:\n    image: x/setup\n    network_mode: host\n    environment: {WEB_PORT: \"8080\"}\n"}
+	res, _, err := migrateFiles(t, []string{"compose.yaml"}, text, migrate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 0 || res.Plan.Changed {
+		t.Errorf("a file with a port clash was written")
+	}
+	found := false
+	for _, b := range res.Plan.Blockers {
+		found = found || strings.Contains(b.What, "host port 8080/tcp")
+	}
+	if !found {
+		t.Errorf("no blocker names the clash: %+v", res.Plan.Blockers)
 	}
 }

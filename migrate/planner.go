@@ -175,6 +175,9 @@ type planner struct {
 	rewrites []refRewrite
 	binds    []*listener
 	usageErr error // a usage error found while deciding (gate.go)
+	clashed  bool  // two services hold one host port: write nothing (clash.go)
+	// ambiguous references name one of several siblings (siblings.go)
+	ambiguous map[*analysis.AddressRef][]string
 }
 
 // refRewrite is a reference to rewrite in a scalar.
@@ -293,6 +296,9 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	res, err := p.buildEdits()
 	if err != nil {
 		return nil, err
+	}
+	if p.clashed { // hook(decide): a file with a port clash is never written (clash.go)
+		res.Files = nil
 	}
 	p.finish(res)
 	return res, nil
@@ -711,6 +717,9 @@ func (p *planner) resolveRef(s *svc, r *analysis.AddressRef) {
 	fromMigrates := p.migrated(fromOwner) || !p.onHostBefore(s.name)
 	switch len(owners) {
 	case 0:
+		if p.ambiguousRef(r, ref) { // hook(decide): several siblings fit (siblings.go)
+			return
+		}
 		// a host service outside the stack
 		ref.Kind = plan.RefHostService
 		if !p.migrated(fromOwner) {
@@ -941,26 +950,9 @@ func (p *planner) decidePublication() error {
 			}
 		}
 	}
-	// two migrated services publishing the same host port
-	seen := map[string]string{}
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
-			continue
-		}
-		for _, l := range s.listeners {
-			if l.decision != plan.DecisionPublish {
-				continue
-			}
-			for port := l.port; port <= max(l.port, l.portEnd); port++ {
-				k := fmt.Sprintf("%d/%s", port, l.proto)
-				if other, ok := seen[k]; ok && other != n {
-					p.warn(fmt.Sprintf("%s and %s would both publish host port %s: they cannot run together", other, n, k))
-				}
-				seen[k] = n
-			}
-		}
-	}
+	// hook(decide): two services holding one host port: a blocker, and
+	// nothing is written (clash.go)
+	p.clashed = p.checkClashes()
 	return nil
 }
 
