@@ -98,8 +98,14 @@ func (p *planner) finish(res *Result) {
 			migrated = append(migrated, n)
 		}
 	}
-	if len(migrated) > 0 {
-		p.warn("services behind published ports see the Docker gateway's address instead of their clients' (NAT): allow-lists, fail2ban and logs that rely on client IPs change")
+	// hook(decide): client addresses change only in the cases that apply
+	// (runbook.go)
+	for _, w := range natWarnings(p.publishedPorts()) {
+		p.warn(w)
+	}
+	p.edited = editedPaths(res) // hook(decide): for the runbook (runbook.go)
+	if p.clashed {
+		migrated = nil // hook(decide): nothing is written (clash.go)
 	}
 	pl.Runbook = p.runbook(migrated)
 	if p.swarm() {
@@ -251,6 +257,7 @@ func (p *planner) runbook(migrated []string) plan.Runbook {
 		"stop the old services before starting the new ones: a host-network service still running holds its host ports, and the published ports cannot bind",
 		"run `unhost verify` on the new files before the cutover",
 	}
+	p.improveRunbook(&rb) // hook(decide): check first, smoke test, rollback, narrowed (runbook.go)
 	return rb
 }
 

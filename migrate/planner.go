@@ -178,6 +178,7 @@ type planner struct {
 	clashed  bool  // two services hold one host port: write nothing (clash.go)
 	// ambiguous references name one of several siblings (siblings.go)
 	ambiguous map[*analysis.AddressRef][]string
+	edited    map[string]bool // plan paths of the files rewritten (runbook.go)
 }
 
 // refRewrite is a reference to rewrite in a scalar.
