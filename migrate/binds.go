@@ -112,6 +112,7 @@ func commandBinds(nodes []load.NodeRef) []analysis.StaticListener {
 // for listeners whose address was assumed. Observed listeners keep their
 // observed address.
 func (p *planner) supplementFacts() {
+	p.capInventoryReach()
 	p.followerListeners()
 	defer p.resolveSiblings() // after the binds and listener lists below
 	defer p.disownNamedPorts()

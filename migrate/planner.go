@@ -36,6 +36,10 @@ type Options struct {
 	Force map[string]bool
 	// Inventory is runtime evidence; it overrides static guesses.
 	Inventory *detect.Inventory
+	// Committed is the inventory committed next to the compose files
+	// (FindInventory, ReadCommittedInventory): used when Inventory is nil
+	// and it is not stale (inventory.go).
+	Committed *CommittedInventory
 	// Images tells exposed ports of local images; nil when no engine.
 	Images analysis.ImageInspector
 	// Target is "bridge", "swarm", or "" to choose: swarm when the files
@@ -277,6 +281,7 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	for _, v := range c.Unset {
 		p.warn(fmt.Sprintf("variable %s is unset: analysed with a placeholder; its ${...} text is kept as written", v))
 	}
+	p.useCommitted() // hook(decide): a committed inventory (inventory.go)
 	p.gatherListeners()
 	p.applyInventory()
 	p.supplementFacts() // hook(decide): facts the analysis does not give yet (binds.go)

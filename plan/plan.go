@@ -64,6 +64,11 @@ type Plan struct {
 	Runbook       Runbook       `json:"runbook"`
 	// Changed is true when the migration edits any file.
 	Changed bool `json:"changed"`
+	// InventoryFile is the committed inventory found next to the files
+	// (.unhost/inventory.json), when there is one; InventoryStale says why
+	// it was not used, when it describes other service definitions.
+	InventoryFile  string `json:"inventory_file,omitempty"`
+	InventoryStale string `json:"inventory_stale,omitempty"`
 }
 
 // Service actions.
