@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/plan"
 )
 
@@ -186,6 +187,16 @@ func listenersUnknown(name string) string {
 // (hook in planner.decideServices). It returns false when the service is
 // left to the planner's usual decision (it migrates).
 func (p *planner) gateService(s *svc) bool {
+	if v := networkModeVariable(p.c.ServiceNodes(s.name)); v != nil {
+		// the host network comes through a variable: unhost cannot edit
+		// what the variable will say (issue 10, item 13)
+		s.action, s.finding = plan.ActionKeepHost, FindingNeedsHost
+		s.reason = fmt.Sprintf("network_mode is %s: host networking is chosen through %s, which unhost cannot rewrite", v.text, v.name)
+		p.plan.Blockers = append(p.plan.Blockers, plan.Step{Service: s.name, Where: v.where,
+			What: fmt.Sprintf("%s takes network_mode from the variable %s (%s), which chooses the host network", s.name, v.name, v.text),
+			Hint: fmt.Sprintf("write network_mode: host in the file to migrate it (or set %s to another mode where it is set)", v.name)})
+		return true
+	}
 	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name]}
 	cfgs := configMounts(p.c.Project.AllServices()[s.name])
 	for _, l := range s.listeners {
@@ -388,4 +399,29 @@ func onlyImageDefault(ev []analysis.Evidence) bool {
 		}
 	}
 	return len(ev) > 0
+}
+
+// modeVariable is a network_mode written with a variable.
+type modeVariable struct {
+	name, text, where string
+}
+
+// modeVarRe finds the variable of "${NETMODE:-host}" or "$NETMODE".
+var modeVarRe = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// networkModeVariable returns the variable a service's network_mode is
+// written with, or nil when it is literal.
+func networkModeVariable(nodes []load.NodeRef) *modeVariable {
+	for i := len(nodes) - 1; i >= 0; i-- {
+		v := load.MapValue(nodes[i].Node, "network_mode")
+		if v == nil {
+			continue
+		}
+		m := modeVarRe.FindStringSubmatch(v.Value)
+		if m == nil {
+			return nil // the last file that sets it says it literally
+		}
+		return &modeVariable{name: m[1], text: v.Value, where: nodes[i].File.PosOf(v).String()}
+	}
+	return nil
 }

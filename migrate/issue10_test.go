@@ -247,3 +247,39 @@ func TestIssue10Clash(t *testing.T) {
 		t.Errorf("no blocker names the clash: %+v", res.Plan.Blockers)
 	}
 }
+
+// TestIssue10Smaller covers item 13: network_mode through a variable is a
+// blocker naming it; a bind-mounted configuration file of a migrated
+// service that names a loopback address becomes a manual step with its
+// file and line.
+func TestIssue10Smaller(t *testing.T) {
+	res, _, err := migrateFiles(t, []string{"compose.yaml"}, map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: ${NETMODE:-host}\n    expose: [\"80\"]\n"}, migrate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := service(res.Plan, "app"); s.Action != plan.ActionKeepHost || len(res.Plan.Blockers) != 1 || !strings.Contains(res.Plan.Blockers[0].What, "variable NETMODE") || res.Plan.Blockers[0].Where != "compose.yaml:4:19" {
+		t.Errorf("network_mode through a variable: %s, blockers %+v", s.Action, res.Plan.Blockers)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"80\"]\n    volumes: [\"./app.conf:/etc/app.conf\"]\n  db:\n    image: postgres\n    network_mode: host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("# app\ndb_host = 127.0.0.1:5432\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = migrate.Migrate(c, migrate.Options{WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range res.Plan.ManualSteps {
+		found = found || m.Service == "app" && strings.HasSuffix(m.Where, "app.conf:2:11") && strings.Contains(m.What, "db:5432")
+	}
+	if !found {
+		t.Errorf("no manual step for app.conf:2: %+v", res.Plan.ManualSteps)
+	}
+}
