@@ -113,29 +113,22 @@ func containsOwner(os []owner, name string) bool {
 // It reports whether there is any: then no file is written.
 func (p *planner) checkClashes() bool {
 	var claims []portClaim
+	p.eachPublished(func(n string, l *listener) {
+		claims = append(claims, portClaim{n, l.proto, l.port, l.portEnd})
+	})
 	for _, n := range p.names {
 		s := p.svcs[n]
 		switch {
 		case s.action == plan.ActionMigrate:
-			for _, l := range s.listeners {
-				if l.decision == plan.DecisionPublish {
-					claims = append(claims, portClaim{n, l.proto, l.port, l.portEnd})
-				}
-			}
 		case s.facts.HostNetwork() && s.follows == "":
 			for _, l := range s.listeners {
 				claims = append(claims, portClaim{n, l.proto, l.port, l.portEnd})
 			}
 		case !s.facts.HostNetwork() && s.follows == "":
 			for _, pc := range s.facts.Published {
-				lo, hi, _ := strings.Cut(pc.Published, "-")
-				a, err := strconv.Atoi(lo)
-				if err != nil {
+				a, b, ok := publishedRange(pc.Published)
+				if !ok {
 					continue
-				}
-				b := a
-				if hi != "" {
-					b, _ = strconv.Atoi(hi)
 				}
 				proto := pc.Protocol
 				if proto == "" {
@@ -166,4 +159,21 @@ func (p *planner) checkClashes() bool {
 			Hint: "a port belongs to the service whose configuration binds it: remove it from the other's configuration, or --publish it on another host port by hand"})
 	}
 	return clashed
+}
+
+// publishedRange reads a ports: entry's published host port or range
+// ("8080", "8000-8010").
+func publishedRange(pub string) (lo, hi int, ok bool) {
+	a, b, isRange := strings.Cut(pub, "-")
+	lo, err := strconv.Atoi(a)
+	if err != nil {
+		return 0, 0, false
+	}
+	hi = lo
+	if isRange {
+		if hi, err = strconv.Atoi(b); err != nil {
+			return 0, 0, false
+		}
+	}
+	return lo, hi, true
 }

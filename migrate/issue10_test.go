@@ -17,16 +17,7 @@ import (
 // loaded first) to a folder and migrates them with opts.
 func migrateFiles(t *testing.T, names []string, files map[string]string, opts migrate.Options) (*migrate.Result, map[string]string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	var paths []string
-	for _, n := range names {
-		p := filepath.Join(dir, n)
-		if err := os.WriteFile(p, []byte(files[n]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-	}
-	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: paths, WorkDir: dir})
+	c, err := writeAndLoad(t, names, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +36,23 @@ func migrateFiles(t *testing.T, names []string, files map[string]string, opts mi
 		t.Fatalf("the rewrite does not check: %v", err)
 	}
 	return res, out, nil
+}
+
+// writeAndLoad writes files to a new folder and loads names (in order) as
+// the project's compose files; other files are there for them to use.
+func writeAndLoad(t *testing.T, names []string, files map[string]string) (*load.Compose, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for n, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var paths []string
+	for _, n := range names {
+		paths = append(paths, filepath.Join(dir, n))
+	}
+	return load.LoadCompose(context.Background(), load.ComposeOptions{Files: paths, WorkDir: dir})
 }
 
 func service(p *plan.Plan, name string) plan.ServicePlan {
@@ -182,16 +190,7 @@ func TestIssue10Reset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var paths []string
-	for _, n := range names {
-		p := filepath.Join(dir, n)
-		if err := os.WriteFile(p, []byte(out[n]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-	}
-	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: paths, WorkDir: dir})
+	c, err := writeAndLoad(t, names, out)
 	if err != nil {
 		t.Fatalf("migrated files do not load: %v\n%s", err, out["compose.host.yaml"])
 	}
@@ -260,18 +259,13 @@ func TestIssue10Smaller(t *testing.T) {
 	if s := service(res.Plan, "app"); s.Action != plan.ActionKeepHost || len(res.Plan.Blockers) != 1 || !strings.Contains(res.Plan.Blockers[0].What, "variable NETMODE") || res.Plan.Blockers[0].Where != "compose.yaml:4:19" {
 		t.Errorf("network_mode through a variable: %s, blockers %+v", s.Action, res.Plan.Blockers)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"80\"]\n    volumes: [\"./app.conf:/etc/app.conf\"]\n  db:\n    image: postgres\n    network_mode: host\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("# app\ndb_host = 127.0.0.1:5432\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := load.LoadCompose(context.Background(), load.ComposeOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, WorkDir: dir})
+	c, err := writeAndLoad(t, []string{"compose.yaml"}, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    expose: [\"80\"]\n    volumes: [\"./app.conf:/etc/app.conf\"]\n  db:\n    image: postgres\n    network_mode: host\n",
+		"app.conf":     "# app\ndb_host = 127.0.0.1:5432\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = migrate.Migrate(c, migrate.Options{WorkDir: dir})
+	res, err = migrate.Migrate(c, migrate.Options{WorkDir: c.Project.WorkingDir})
 	if err != nil {
 		t.Fatal(err)
 	}

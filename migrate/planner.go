@@ -577,14 +577,9 @@ func (p *planner) owners(proto string, port int) []owner {
 			if pc.Protocol != "" && pc.Protocol != proto || pub == "" {
 				continue
 			}
-			lo, hi, _ := strings.Cut(pub, "-")
-			a, err := strconv.Atoi(lo)
-			if err != nil {
+			a, b, ok := publishedRange(pub) // clash.go
+			if !ok {
 				continue
-			}
-			b := a
-			if hi != "" {
-				b, _ = strconv.Atoi(hi)
 			}
 			if port >= a && port <= b {
 				out = append(out, owner{n, int(pc.Target) + (port - a)})

@@ -207,25 +207,30 @@ func (p *planner) defaultNetworkNew() bool {
 	return true
 }
 
+// eachPublished calls f for every listener a migrated service publishes,
+// in service order.
+func (p *planner) eachPublished(f func(name string, l *listener)) {
+	for _, n := range p.names {
+		if s := p.svcs[n]; s.action == plan.ActionMigrate {
+			for _, l := range s.listeners {
+				if l.decision == plan.DecisionPublish {
+					f(n, l)
+				}
+			}
+		}
+	}
+}
+
 // publishedPorts lists what migrated services publish, sorted.
 func (p *planner) publishedPorts() []pubPort {
 	var out []pubPort
-	for _, n := range p.names {
-		s := p.svcs[n]
-		if s.action != plan.ActionMigrate {
-			continue
+	p.eachPublished(func(n string, l *listener) {
+		before := l.addr
+		if before == "" {
+			before = "0.0.0.0"
 		}
-		for _, l := range s.listeners {
-			if l.decision != plan.DecisionPublish {
-				continue
-			}
-			before := l.addr
-			if before == "" {
-				before = "0.0.0.0"
-			}
-			out = append(out, pubPort{Service: n, Proto: l.proto, Port: l.port, IP: l.publishIP, Before: before})
-		}
-	}
+		out = append(out, pubPort{Service: n, Proto: l.proto, Port: l.port, IP: l.publishIP, Before: before})
+	})
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Service != out[j].Service {
 			return out[i].Service < out[j].Service
