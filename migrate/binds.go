@@ -127,6 +127,7 @@ func (p *planner) supplementFacts() {
 				sl := sl
 				s.addStatic(&sl, "")
 			}
+			p.healthcheckListeners(s)
 		}
 		binds := commandBinds(p.c.ServiceNodes(n))
 		if len(binds) != 1 {
@@ -190,4 +191,20 @@ func listenURLPorts(s types.ServiceConfig) []analysis.StaticListener {
 		}
 	}
 	return out
+}
+
+// healthcheckListeners gives a host-network service the ports its own
+// healthcheck connects to on localhost when no service is known to listen
+// there: a healthcheck runs inside the service's container. The planner
+// reads them too (resolveRef), but only after the gate has counted the
+// service's listeners.
+func (p *planner) healthcheckListeners(s *svc) {
+	for i := range s.facts.Refs {
+		r := &s.facts.Refs[i]
+		if r.Field != "healthcheck.test" || r.Port <= 0 || !analysis.IsLocalHost(r.Host) || len(p.owners("tcp", r.Port)) > 0 {
+			continue
+		}
+		s.addStatic(&analysis.StaticListener{Protocol: "tcp", Port: r.Port,
+			Evidence: analysis.Evidence{Kind: "healthcheck", Where: r.Pos.String(), Detail: "healthcheck connects to " + r.Token}}, "")
+	}
 }

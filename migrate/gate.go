@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -129,6 +130,11 @@ type gateInput struct {
 	// move them: they do not count as known.
 	Weak         []string
 	ConfigMounts []string
+	// MissingEnv are env files of the service that are not there, when
+	// its listeners are known only from weak evidence (a healthcheck, the
+	// image's documented default): the environment may set the ports it
+	// really serves, so none counts as known.
+	MissingEnv []string
 }
 
 // gateResult is the gate's verdict.
@@ -147,7 +153,7 @@ type gateResult struct {
 // needs the host network stays unless forced; a service whose listeners
 // are unknown stays unless --publish names its ports.
 func gate(in gateInput) gateResult {
-	known := in.Listeners > 0 || len(in.Published) > 0
+	known := in.Listeners > 0 && len(in.MissingEnv) == 0 || len(in.Published) > 0
 	if in.Forced && !known {
 		return gateResult{Usage: fmt.Sprintf("--force %s: no listener of %s is known, so moving it would publish nothing: add --publish %s:PORT for each port it serves (or run `unhost detect` on the host and pass --inventory)", in.Name, in.Name, in.Name)}
 	}
@@ -166,7 +172,10 @@ func gate(in gateInput) gateResult {
 	}
 	if !known {
 		why := listenersUnknown(in.Name)
-		if len(in.Weak) > 0 {
+		if len(in.MissingEnv) > 0 {
+			why = fmt.Sprintf("listeners unknown: its env file(s) %s are not there, and may set the ports it serves (%d port(s) known otherwise). ", strings.Join(in.MissingEnv, ", "), in.Listeners) +
+				strings.TrimPrefix(why, "listeners unknown: ")
+		} else if len(in.Weak) > 0 {
 			why = fmt.Sprintf("listeners unknown: its image's documented port(s) %s may be moved by the configuration mounted at %s. ", strings.Join(in.Weak, ", "), strings.Join(in.ConfigMounts, ", ")) +
 				strings.TrimPrefix(why, "listeners unknown: ")
 		}
@@ -207,6 +216,9 @@ func (p *planner) gateService(s *svc) bool {
 		in.Listeners++
 	}
 	in.ConfigMounts = cfgs
+	if !p.observed(s.name) && !anyStrong(s.listeners) {
+		in.MissingEnv = missingEnvFiles(p.c.Project.AllServices()[s.name])
+	}
 	if why, ev := p.needsHost(s); why != "" {
 		in.Needs = append(in.Needs, need{why, ev})
 	}
@@ -424,4 +436,34 @@ func networkModeVariable(nodes []load.NodeRef) *modeVariable {
 		return &modeVariable{name: m[1], text: v.Value, where: nodes[i].File.PosOf(v).String()}
 	}
 	return nil
+}
+
+// missingEnvFiles returns the env files of a service that are not there:
+// the variables they set (ports among them) are unknown.
+func missingEnvFiles(s types.ServiceConfig) []string {
+	var out []string
+	for _, f := range s.EnvFiles {
+		if _, err := os.Stat(f.Path); err != nil {
+			out = append(out, f.Path)
+		}
+	}
+	return out
+}
+
+// weakKinds are evidence that a port is served without saying it is all
+// of them: a healthcheck's probe, an image's documented default.
+var weakKinds = map[string]bool{"healthcheck": true, "image-default": true}
+
+// anyStrong reports whether some listener is known from its own
+// declaration (ports:, expose:, a bind in the command or environment, the
+// image's metadata, an inventory, a flag).
+func anyStrong(ls []*listener) bool {
+	for _, l := range ls {
+		for _, e := range l.evidence {
+			if !weakKinds[e.Kind] && !strings.Contains(e.Detail, " advertises ") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -30,6 +30,8 @@ func TestGate(t *testing.T) {
 		{"need and --force with evidence: moves", gateInput{Name: "a", Listeners: 2, Needs: nd, Forced: true}, false, "", false, true},
 		{"--force without evidence: usage error", gateInput{Name: "a", Needs: nd, Forced: true}, false, "", true, false},
 		{"--force with --publish: moves", gateInput{Name: "a", Needs: nd, Forced: true, Published: []int{1194}}, false, "", false, true},
+		{"env file missing: kept", gateInput{Name: "a", Listeners: 1, MissingEnv: []string{"/x/stack.env"}}, true, FindingListenersUnknown, false, false},
+		{"env file missing, --publish: moves", gateInput{Name: "a", Listeners: 1, MissingEnv: []string{"/x/stack.env"}, Published: []int{80}}, false, "", false, false},
 		{"weak only: kept, says the mount", gateInput{Name: "a", Weak: []string{"3000/tcp"}, ConfigMounts: []string{"/etc/grafana/grafana.ini"}}, true, FindingListenersUnknown, false, false},
 	}
 	for _, tc := range cases {
