@@ -129,6 +129,7 @@ func (p *planner) supplementFacts() {
 			}
 			p.healthcheckListeners(s)
 		}
+		p.observedLiteralBinds(s)
 		binds := commandBinds(p.c.ServiceNodes(n))
 		if len(binds) != 1 {
 			continue // none, or several: which port each serves is unknown
@@ -207,4 +208,82 @@ func (p *planner) healthcheckListeners(s *svc) {
 		s.addStatic(&analysis.StaticListener{Protocol: "tcp", Port: r.Port,
 			Evidence: analysis.Evidence{Kind: "healthcheck", Where: r.Pos.String(), Detail: "healthcheck connects to " + r.Token}}, "")
 	}
+}
+
+// observedLiteralBinds matches observed loopback listeners to their text
+// (issue 10, item 12): when ADDRESS:PORT of a listener seen on loopback
+// appears literally in one scalar of the service's own command,
+// entrypoint or environment (LISTEN=tcp:127.0.0.1:19001), that literal is
+// its bind, and it is rewritten like any other.
+func (p *planner) observedLiteralBinds(s *svc) {
+	nodes := p.c.ServiceNodes(s.name)
+	for _, l := range s.listeners {
+		if !l.runtime || l.bind != nil || !analysis.IsLoopback(l.addr) {
+			continue
+		}
+		if b := literalBind(nodes, l.addr, l.port); b != nil {
+			l.bind = b
+			l.evidence = append(l.evidence, b.Evidence)
+		}
+	}
+}
+
+// literalBind finds the one scalar of a service's command, entrypoint or
+// environment that holds addr:port as a whole token ("localhost" for
+// 127.0.0.1 too), or nil when none or several do.
+func literalBind(nodes []load.NodeRef, addr string, port int) *analysis.StaticListener {
+	hosts := []string{addr}
+	if addr == "127.0.0.1" {
+		hosts = append(hosts, "localhost")
+	}
+	if addr == "::1" {
+		hosts = []string{"[::1]"}
+	}
+	var found *analysis.StaticListener
+	n := 0
+	visit := func(f *load.SourceFile, field string, v *yaml.Node) {
+		for _, h := range hosts {
+			lit := h + ":" + strconv.Itoa(port)
+			i := strings.Index(v.Value, lit)
+			if i < 0 {
+				continue
+			}
+			end := i + len(lit)
+			if i > 0 && isTokenChar(v.Value[i-1]) || end < len(v.Value) && v.Value[end] >= '0' && v.Value[end] <= '9' {
+				continue
+			}
+			n++
+			found = &analysis.StaticListener{Protocol: "tcp", Port: port, Address: strings.Trim(h, "[]"), Node: v, File: f, BindText: h,
+				Evidence: analysis.Evidence{Kind: "runtime", Where: f.PosOf(v).String(), Detail: "the observed bind " + lit + " is written in " + field}}
+			return
+		}
+	}
+	for _, nr := range nodes {
+		for _, field := range []string{"command", "entrypoint", "environment"} {
+			v := load.MapValue(nr.Node, field)
+			if v == nil {
+				continue
+			}
+			switch v.Kind {
+			case yaml.ScalarNode:
+				visit(nr.File, field, v)
+			case yaml.SequenceNode:
+				for _, it := range v.Content {
+					if it.Kind == yaml.ScalarNode {
+						visit(nr.File, field, it)
+					}
+				}
+			case yaml.MappingNode:
+				for i := 1; i < len(v.Content); i += 2 {
+					if v.Content[i].Kind == yaml.ScalarNode {
+						visit(nr.File, field+"."+v.Content[i-1].Value, v.Content[i])
+					}
+				}
+			}
+		}
+	}
+	if n != 1 {
+		return nil
+	}
+	return found
 }

@@ -279,7 +279,7 @@ func (p *planner) capInventoryReach() {
 			}
 			for i := range s.facts.Listeners {
 				sl := &s.facts.Listeners[i]
-				if sl.Port == l.port && sl.Protocol == l.proto && sl.Address != "" && !reachWider(sl.Address) {
+				if sl.Port == l.port && sl.Protocol == l.proto && isBindAddress(sl.Address) && !reachWider(sl.Address) {
 					p.narrowObserved(s, l, sl)
 					break
 				}
@@ -329,4 +329,14 @@ func (p *planner) useCommitted() {
 	default:
 		p.opts.Inventory = ci.Inventory
 	}
+}
+
+// isBindAddress reports whether a configured address is one a socket can
+// bind (an IP address or localhost), not a word the analysis took for one.
+func isBindAddress(a string) bool {
+	if analysis.IsLoopback(a) {
+		return true
+	}
+	_, err := netip.ParseAddr(strings.Trim(a, "[]"))
+	return err == nil
 }

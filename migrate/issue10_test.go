@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/migrate"
 	"github.com/unhost/unhost/plan"
@@ -275,5 +276,21 @@ func TestIssue10Smaller(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no manual step for app.conf:2: %+v", res.Plan.ManualSteps)
+	}
+}
+
+// TestIssue10ObservedBind: an observed loopback listener whose
+// ADDRESS:PORT is written in the service's own environment is bound there:
+// rewritten, published on loopback, no blocker (item 12).
+func TestIssue10ObservedBind(t *testing.T) {
+	inv := &detect.Inventory{Version: detect.InventoryVersion, Project: "p", Services: []detect.ServiceObservation{{Service: "app", NetworkMode: "host",
+		Listeners: []detect.Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 19000}, {Protocol: "tcp", Address: "127.0.0.1", Port: 19001}}}}}
+	res, out, err := migrateFiles(t, []string{"compose.yaml"}, map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    environment:\n      - LISTEN=tcp:19000,tcp:127.0.0.1:19001\n"}, migrate.Options{Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out["compose.yaml"]
+	if len(res.Plan.Blockers) != 0 || !strings.Contains(text, "LISTEN=tcp:19000,tcp:0.0.0.0:19001") || !strings.Contains(text, `"127.0.0.1:19001:19001"`) {
+		t.Fatalf("blockers %+v\n%s", res.Plan.Blockers, text)
 	}
 }
