@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
 	"regexp"
@@ -204,6 +205,15 @@ func (p *planner) gateService(s *svc) bool {
 		p.plan.Blockers = append(p.plan.Blockers, plan.Step{Service: s.name, Where: v.where,
 			What: fmt.Sprintf("%s takes network_mode from the variable %s (%s), which chooses the host network", s.name, v.name, v.text),
 			Hint: fmt.Sprintf("write network_mode: host in the file to migrate it (or set %s to another mode where it is set)", v.name)})
+		return true
+	}
+	if hb := hostnameBinds(s.listeners); len(hb) > 0 && !p.opts.Force[s.name] {
+		// item 7: a bind to a host name the host resolves (its /etc/hosts)
+		s.action, s.finding = plan.ActionKeepHost, FindingNeedsHost
+		s.reason = "it binds " + strings.Join(hb, ", ") + ": a host name that only the host resolves to one of its addresses, which a bridge network does not have"
+		p.plan.Blockers = append(p.plan.Blockers, plan.Step{Service: s.name,
+			What: fmt.Sprintf("%s binds %s: on a bridge network that name does not resolve to an address of the container, so the listener would fail or vanish", s.name, strings.Join(hb, ", ")),
+			Hint: "make it bind 0.0.0.0 (or its container's own name) and advertise the host name separately; then run migrate again"})
 		return true
 	}
 	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name]}
@@ -466,4 +476,22 @@ func anyStrong(ls []*listener) bool {
 		}
 	}
 	return false
+}
+
+// hostnameBinds returns the listeners bound to a host name, as NAME:PORT:
+// not an IP address, not loopback, not every interface. Runtime
+// listeners carry addresses, never names.
+func hostnameBinds(ls []*listener) []string {
+	var out []string
+	for _, l := range ls {
+		a := strings.Trim(l.addr, "[]")
+		if l.runtime || l.assumed || a == "" || analysis.IsBindAll(a) || analysis.IsLoopback(a) {
+			continue
+		}
+		if _, err := netip.ParseAddr(a); err == nil {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s:%d", a, l.port))
+	}
+	return out
 }
