@@ -427,7 +427,6 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			l.decision = plan.DecisionPublish
 		}
 	}
-	done := make([]bool, len(want))
 	var lines []string
 	// existing ports: entries (ignored until now) in the service's own
 	// mappings and merged anchors
@@ -440,6 +439,9 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 	// hook(decide): a later file's "ports: !reset" drops the earlier
 	// entries from the merged service (resetports.go)
 	live := livePortSeqs(portSeqs)
+	// hook(decide): ports written one by one stay so (portsplit.go)
+	want = splitWritten(want, singlePorts(live))
+	done := make([]bool, len(want))
 	for _, ps := range live {
 		t := e.text(ps.File)
 		for _, item := range ps.Node.Content {
