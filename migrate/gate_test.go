@@ -239,3 +239,23 @@ func TestRunbookParts(t *testing.T) {
 		t.Errorf("missing networks = %v", got)
 	}
 }
+
+// FuzzCommandBinds: whatever the command, every bind found is a loopback
+// address held in the scalar it names (the rewriter replaces it there).
+func FuzzCommandBinds(f *testing.F) {
+	for _, s := range []string{`["mongod", "--bind_ip", "127.0.0.1"]`, `postgres -c listen_addresses=localhost`, `--host=[::1]`, `["--bind"]`, `-c`, `"--bind_ip=127.0.0.1,::1"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, command string) {
+		var doc yaml.Node
+		if yaml.Unmarshal([]byte("command: "+command+"\n"), &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+			return
+		}
+		f := &load.SourceFile{Path: "compose.yaml"}
+		for _, b := range commandBinds([]load.NodeRef{{File: f, Node: doc.Content[0]}}) {
+			if !analysis.IsLoopback(b.Address) || !strings.Contains(b.Node.Value, b.BindText) {
+				t.Fatalf("bind %q (%q) not in %q", b.BindText, b.Address, b.Node.Value)
+			}
+		}
+	})
+}

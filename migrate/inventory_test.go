@@ -136,3 +136,33 @@ func TestCommittedInventoryReach(t *testing.T) {
 		t.Errorf("stale inventory: stale %q, evidence %q, app %s", res.Plan.InventoryStale, res.Plan.Evidence, res.Plan.Services[0].Action)
 	}
 }
+
+// FuzzCheckInventory: a committed inventory is untrusted input. Whatever
+// the bytes, checkInventory does not panic, and what it accepts holds
+// valid ports and protocols and peers as address classes only.
+func FuzzCheckInventory(f *testing.F) {
+	f.Add([]byte(invJSON("sha256:1", "0.0.0.0", "private")))
+	f.Add([]byte(invJSON("", "127.0.0.1", "198.51.100.4")))
+	f.Add([]byte(`[` + invJSON("x", "::", "fe80::1") + `]`))
+	f.Add([]byte(`{"version": 1, "services": [{"service": "a", "listeners": [{"protocol": "tcp", "address": "1.2.3.4", "port": 0}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ci, err := checkInventory("inv.json", data, "sha256:1")
+		if err != nil {
+			return
+		}
+		for _, s := range ci.Inventory.Services {
+			for _, l := range s.Listeners {
+				if l.Port < 1 || l.Port > 65535 || l.Protocol != "tcp" && l.Protocol != "udp" {
+					t.Fatalf("accepted listener %+v", l)
+				}
+			}
+			for _, oc := range s.OutsideClients {
+				for _, p := range oc.Peers {
+					if !peerClasses[p] && p != "unknown" {
+						t.Fatalf("accepted peer %q", p)
+					}
+				}
+			}
+		}
+	})
+}
