@@ -300,3 +300,19 @@ func TestIssue10ObservedBind(t *testing.T) {
 		t.Fatalf("blockers %+v\n%s", res.Plan.Blockers, text)
 	}
 }
+
+// TestIssue10FollowerObserved: a follower's listener seen at runtime (the
+// VPN-sidecar pattern) is published on the service it follows (item 10).
+func TestIssue10FollowerObserved(t *testing.T) {
+	inv := &detect.Inventory{Version: detect.InventoryVersion, Project: "p", Services: []detect.ServiceObservation{
+		{Service: "orders", NetworkMode: "host", Listeners: []detect.Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 18501}}},
+		{Service: "sidecar", NetworkMode: "service:orders", Listeners: []detect.Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 18502}}},
+	}}
+	res, out, err := migrateFiles(t, []string{"compose.yaml"}, map[string]string{"compose.yaml": "services:\n  orders:\n    image: x/orders\n    network_mode: host\n  sidecar:\n    image: x/sidecar\n    network_mode: \"service:orders\"\n"}, migrate.Options{Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if service(res.Plan, "orders").Action != plan.ActionMigrate || !strings.Contains(out["compose.yaml"], `"18502:18502"`) {
+		t.Fatalf("orders %s:\n%s", service(res.Plan, "orders").Action, out["compose.yaml"])
+	}
+}
