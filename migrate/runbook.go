@@ -168,6 +168,7 @@ func (p *planner) improveRunbook(rb *plan.Runbook) {
 	}
 	rb.Rollback = rollback
 	rb.Notes = append(rb.Notes, narrowed(ports)...)
+	rb.Notes = append(rb.Notes, p.unpublishedNotes()...)
 	rb.Notes = append(rb.Notes, "after the cutover, `unhost verify --in-place` (with --http SERVICE:PORT/PATH=STATUS for the checks you rely on) runs the same checks against the new stack")
 }
 
@@ -245,6 +246,24 @@ func editedPaths(res *Result) map[string]bool {
 	out := map[string]bool{}
 	for _, f := range res.Files {
 		out[filepath.ToSlash(f.Path)] = true
+	}
+	return out
+}
+
+// unpublishedNotes lists the ports that stop being reachable from the host
+// at all: listeners of migrated services that are not published.
+func (p *planner) unpublishedNotes() []string {
+	var out []string
+	for _, n := range p.names {
+		s := p.svcs[n]
+		if s.action != plan.ActionMigrate {
+			continue
+		}
+		for _, l := range s.listeners {
+			if l.decision == plan.DecisionInternal && l.blocker == "" {
+				out = append(out, fmt.Sprintf("%s port %s is no longer reachable from the host or other machines: only services of the stack reach it, by name (--publish %s:%d publishes it)", n, portLabel(l), n, l.port))
+			}
+		}
 	}
 	return out
 }
