@@ -100,7 +100,7 @@ func (p *planner) finish(res *Result) {
 	}
 	// hook(decide): client addresses change only in the cases that apply
 	// (runbook.go)
-	for _, w := range natWarnings(p.publishedPorts()) {
+	for _, w := range natWarnings(p.publishedPorts(), p.opts.LoopbackIPv6) {
 		p.warn(w)
 	}
 	p.edited = editedPaths(res) // hook(decide): for the runbook (runbook.go)

@@ -225,11 +225,14 @@ func TestRunbookParts(t *testing.T) {
 	if st := smokeTests(ports, 8); len(st) != 3 || !strings.Contains(st[2], "/dev/tcp/127.0.0.1/8080") {
 		t.Errorf("smoke tests = %q, want the 3 TCP ports", st)
 	}
-	w := strings.Join(natWarnings(ports), "\n")
+	w := strings.Join(natWarnings(ports, false), "\n")
 	if !strings.Contains(w, "api 3000/tcp, cache 6379/tcp through Docker's userland proxy") || !strings.Contains(w, "remote IPv4 clients of web 8080/tcp, dns 53/udp keep their address") {
 		t.Errorf("NAT warnings do not say which case applies:\n%s", w)
 	}
-	if natWarnings(nil) != nil {
+	if strings.Contains(strings.Join(natWarnings(ports, true), "\n"), "::1 first") {
+		t.Errorf("the ::1 note where [::1] is published too")
+	}
+	if natWarnings(nil, false) != nil {
 		t.Errorf("a NAT warning with nothing published")
 	}
 	if got := newNetworks("shop", []string{"internal"}, true); strings.Join(got, " ") != "shop_default shop_internal" {

@@ -124,6 +124,10 @@ func TestIssue10(t *testing.T) {
 		{name: "13 port lines written one by one stay one by one", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    ports:\n      - \"8000:8000\"\n      - \"8001:8001\"   # admin\n"},
 			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate}, contains: []string{"- \"8000:8000\"\n      - \"8001:8001\"   # admin"}, lacks: []string{"8000-8001"}}},
+		{name: "13 loopback published on [::1] too where the engine has IPv6", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    command: [\"--listen\", \"127.0.0.1:8080\"]\n"},
+			opts: migrate.Options{LoopbackIPv6: true},
+			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate}, contains: []string{`"127.0.0.1:8080:8080"`, `"[::1]:8080:8080"`}}},
 		{name: "9 a service joins the networks of what it depends on", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  mgr:\n    image: x/mgr\n    network_mode: host\n    expose: [\"7000\"]\n    depends_on: [mysql]\n  mysql:\n    image: mysql\n    networks: [backend]\nnetworks:\n  backend: {}\n"},
 			want: want{action: map[string]plan.Action{"mgr": plan.ActionMigrate}, contains: []string{"- backend"}, lacks: []string{"internal: true"}}},
@@ -182,6 +186,14 @@ func TestIssue10(t *testing.T) {
 				if strings.Contains(text, s) {
 					t.Errorf("rewritten file has %q:\n%s", s, text)
 				}
+			}
+			// the output is a fixed point
+			again, _, err := migrateFiles(t, tc.files, out, tc.opts)
+			if err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			for _, f := range again.Files {
+				t.Errorf("second run changes %s:\n%s", f.Path, migrate.UnifiedDiff(f.Path, f.Old, f.New))
 			}
 		})
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	// (FindInventory, ReadCommittedInventory): used when Inventory is nil
 	// and it is not stale (inventory.go).
 	Committed *CommittedInventory
+	// LoopbackIPv6, when the engine has IPv6, publishes every port
+	// published on 127.0.0.1 on [::1] too (publish.go).
+	LoopbackIPv6 bool
 	// Images tells exposed ports of local images; nil when no engine.
 	Images analysis.ImageInspector
 	// Target is "bridge", "swarm", or "" to choose: swarm when the files

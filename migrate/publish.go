@@ -37,3 +37,19 @@ func narrowIP(addr string) string {
 	}
 	return "127.0.0.1"
 }
+
+// withIPv6Loopback adds [::1] beside every port published on 127.0.0.1,
+// for engines with IPv6: host clients that resolve localhost to ::1 first
+// (Node 17 and later) reach it too (issue 10, item 13).
+func withIPv6Loopback(want []portSpec) []portSpec {
+	out := make([]portSpec, 0, len(want))
+	for _, w := range want {
+		out = append(out, w)
+		if w.ip == "127.0.0.1" {
+			v6 := w
+			v6.ip = "::1"
+			out = append(out, v6)
+		}
+	}
+	return out
+}

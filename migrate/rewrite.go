@@ -441,6 +441,9 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 	live := livePortSeqs(portSeqs)
 	// hook(decide): ports written one by one stay so (portsplit.go)
 	want = splitWritten(want, singlePorts(live))
+	if p.opts.LoopbackIPv6 && !p.swarm() { // hook(decide): also [::1] (publish.go)
+		want = withIPv6Loopback(want)
+	}
 	done := make([]bool, len(want))
 	for _, ps := range live {
 		t := e.text(ps.File)

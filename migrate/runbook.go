@@ -63,7 +63,7 @@ func narrowed(ports []pubPort) []string {
 // Docker's userland proxy show the bridge gateway's address instead: those
 // from the host itself (to loopback or to the host's own address), and
 // IPv6 clients where ip6tables is off.
-func natWarnings(ports []pubPort) []string {
+func natWarnings(ports []pubPort, ipv6 bool) []string {
 	var loop, all []string
 	for _, p := range ports {
 		label := fmt.Sprintf("%s %d/%s", p.Service, p.Port, p.Proto)
@@ -76,7 +76,9 @@ func natWarnings(ports []pubPort) []string {
 	var out []string
 	if len(loop) > 0 {
 		out = append(out, "clients on the host connect to "+strings.Join(loop, ", ")+" through Docker's userland proxy: the service sees the bridge gateway's address instead of 127.0.0.1 (allow-lists and logs that trust loopback change)")
-		out = append(out, "ports published on 127.0.0.1 only are missed by host clients that resolve localhost to ::1 first (Node 17 and later, some curl builds): use 127.0.0.1 in their URLs, or also publish [::1]:PORT where the engine has IPv6 ("+strings.Join(loop, ", ")+")")
+		if !ipv6 {
+			out = append(out, "ports published on 127.0.0.1 only are missed by host clients that resolve localhost to ::1 first (Node 17 and later, some curl builds): use 127.0.0.1 in their URLs, or also publish [::1]:PORT where the engine has IPv6 ("+strings.Join(loop, ", ")+")")
+		}
 	}
 	if len(all) > 0 {
 		out = append(out, "remote IPv4 clients of "+strings.Join(all, ", ")+" keep their address (iptables DNAT); connections from the host itself (hairpin) and IPv6 clients without ip6tables go through the userland proxy and show the bridge gateway's address")
