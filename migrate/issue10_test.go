@@ -328,3 +328,28 @@ func TestIssue10FollowerObserved(t *testing.T) {
 		t.Fatalf("orders %s:\n%s", service(res.Plan, "orders").Action, out["compose.yaml"])
 	}
 }
+
+// TestIssue10Internal: a service goes on an internal network (no route
+// out) only when an observation found it making no connection outside the
+// stack; without that evidence it keeps the default network (item 9).
+func TestIssue10Internal(t *testing.T) {
+	inv := &detect.Inventory{Version: detect.InventoryVersion, Project: "p", Services: []detect.ServiceObservation{
+		{Service: "app", NetworkMode: "host", Listeners: []detect.Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 8000}},
+			OutsideClients: []detect.OutsideClient{{Port: 8000, Protocol: "tcp", Peers: []string{"public"}}}},
+		{Service: "db", NetworkMode: "host", Listeners: []detect.Listener{{Protocol: "tcp", Address: "0.0.0.0", Port: 5432}}},
+	}, Edges: []detect.Edge{{From: "app", To: "db", Port: 5432, Protocol: "tcp", Via: "loopback"}}}
+	files := map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    environment: {DATABASE_URL: \"postgres://localhost:5432/app\"}\n  db:\n    image: postgres\n    network_mode: host\n"}
+	for _, tc := range []struct {
+		noOutbound map[string]bool
+		internal   bool
+	}{{nil, false}, {map[string]bool{"db": true}, true}} {
+		res, out, err := migrateFiles(t, []string{"compose.yaml"}, files, migrate.Options{Inventory: inv, NoOutbound: tc.noOutbound})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := service(res.Plan, "db")
+		if got := strings.Contains(out["compose.yaml"], "internal: true"); got != tc.internal || db.Action != plan.ActionMigrate {
+			t.Errorf("NoOutbound %v: internal network %v, want %v (db %s: %s)\n%s", tc.noOutbound, got, tc.internal, db.Action, db.NetworkReason, out["compose.yaml"])
+		}
+	}
+}

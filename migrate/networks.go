@@ -156,3 +156,20 @@ func exposeListener(e string) (analysis.StaticListener, bool) {
 	}
 	return sl, true
 }
+
+// noOutsideNeeded reports whether there is evidence that a service (and
+// its followers) needs nothing outside the stack: an observation of its
+// outbound connections that found none (Options.NoOutbound). Without it,
+// an internal network (no route out) could cut it off: internal: true is
+// never chosen for lack of evidence (issue 10, item 9).
+func (p *planner) noOutsideNeeded(name string) bool {
+	if !p.opts.NoOutbound[name] {
+		return false
+	}
+	for _, m := range p.names {
+		if p.svcs[m].follows == name && !p.opts.NoOutbound[m] {
+			return false
+		}
+	}
+	return true
+}

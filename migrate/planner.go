@@ -40,6 +40,10 @@ type Options struct {
 	// (FindInventory, ReadCommittedInventory): used when Inventory is nil
 	// and it is not stale (inventory.go).
 	Committed *CommittedInventory
+	// NoOutbound names the services an observation found making no
+	// connection outside the stack (detect, over its window): only those
+	// may go on an internal network, which has no route out (networks.go).
+	NoOutbound map[string]bool
 	// LoopbackIPv6, when the engine has IPv6, publishes every port
 	// published on 127.0.0.1 on [::1] too (publish.go).
 	LoopbackIPv6 bool
@@ -998,6 +1002,9 @@ func (p *planner) decideNetworks() {
 			if (m == n || f.follows == n) && f.hostRefs {
 				isPublic, why = true, "reaches services on the host"
 			}
+		}
+		if !isPublic && !p.noOutsideNeeded(n) { // hook(decide): internal only with evidence (networks.go)
+			isPublic, why = true, "nothing shows that it needs no access outside the stack (its outbound connections were not observed)"
 		}
 		if !isPublic {
 			// a client or server that is not migrated sits on the default
