@@ -124,7 +124,9 @@ func TestGeneratedStack(t *testing.T) {
 			internal++
 		}
 	}
-	if migratedN != 30 || internal != 20 {
-		t.Fatalf("migrated %d services with %d internal ports, want 30 and 20", migratedN, internal)
+	// with static evidence only, ports the stack uses are published on
+	// loopback rather than left internal (publish.go)
+	if migratedN != 30 || internal != 0 {
+		t.Fatalf("migrated %d services with %d internal ports, want 30 and 0", migratedN, internal)
 	}
 }

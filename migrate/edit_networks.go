@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"strings"
 
+	"go.yaml.in/yaml/v4"
+
 	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/load"
-	"go.yaml.in/yaml/v4"
 )
 
 // networkEntries lists the network names of a service's networks: value

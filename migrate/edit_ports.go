@@ -10,8 +10,9 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/unhost/unhost/load"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // portSpec is a port mapping to publish.

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/unhost/unhost/load"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // rewriteScalar replaces tokens (pairs of from, to) inside a scalar's

@@ -3,8 +3,9 @@
 package migrate
 
 import (
-	"github.com/unhost/unhost/load"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/load"
 )
 
 // endpointMode sets deploy.endpoint_mode: in place when the service has a

@@ -186,7 +186,6 @@ func (p *planner) applyInventory() {
 }
 
 func (p *planner) decideServices() {
-	forced := func(n string) bool { return p.opts.Force[n] }
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if s.follows != "" {
@@ -203,15 +202,9 @@ func (p *planner) decideServices() {
 			s.reason = "not in the profiles selected with --profile: left on the host network"
 			continue
 		}
-		if why, ev := p.needsHost(s); why != "" && !forced(n) {
-			s.action = plan.ActionKeepHost
-			s.reason = why
-			s.evidence = append(s.evidence, ev...)
-			continue
-		} else if why != "" {
-			s.action = plan.ActionMigrate
-			s.reason = "migrated with --force although " + why
-			p.warn(fmt.Sprintf("%s: migrated with --force although %s", n, why))
+		// the evidence gate keeps a service that needs the host network
+		// or whose listeners are unknown (gate.go)
+		if p.gateService(s) {
 			continue
 		}
 		s.action = plan.ActionMigrate

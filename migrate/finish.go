@@ -22,7 +22,7 @@ func (p *planner) finish() {
 	for _, n := range p.names {
 		s := p.svcs[n]
 		sp := plan.ServicePlan{Name: n, Action: s.action, Reason: s.reason, Evidence: s.evidence,
-			Networks: s.networks, NetworkReason: s.netReason}
+			Networks: s.networks, NetworkReason: s.netReason, Finding: s.finding} // hook(decide): Finding (gate.go)
 		if s.action == plan.ActionMigrate && len(sp.Networks) == 0 {
 			sp.Networks = []string{"default"}
 		}
@@ -92,8 +92,13 @@ func (p *planner) finish() {
 			migrated = append(migrated, n)
 		}
 	}
-	if len(migrated) > 0 {
-		p.warn("services behind published ports see the Docker gateway's address instead of their clients' (NAT): allow-lists, fail2ban and logs that rely on client IPs change")
+	// hook(decide): client addresses change only in the cases that apply
+	// (runbook.go)
+	for _, w := range natWarnings(p.publishedPorts(), p.opts.LoopbackIPv6) {
+		p.warn(w)
+	}
+	if p.clashed {
+		migrated = nil // hook(decide): nothing is written (clash.go)
 	}
 	pl.Runbook = p.runbook(migrated)
 	if p.swarm() {
@@ -245,6 +250,7 @@ func (p *planner) runbook(migrated []string) plan.Runbook {
 		"stop the old services before starting the new ones: a host-network service still running holds its host ports, and the published ports cannot bind",
 		"run `unhost verify` on the new files before the cutover",
 	}
+	p.improveRunbook(&rb) // hook(decide): check first, smoke test, rollback, narrowed (runbook.go)
 	return rb
 }
 

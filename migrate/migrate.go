@@ -35,6 +35,17 @@ type Options struct {
 	Force map[string]bool
 	// Inventory is runtime evidence; it overrides static guesses.
 	Inventory *detect.Inventory
+	// Committed is the inventory committed next to the compose files
+	// (FindInventory, ReadCommittedInventory): used when Inventory is nil
+	// and it is not stale (inventory.go).
+	Committed *CommittedInventory
+	// NoOutbound names the services an observation found making no
+	// connection outside the stack (detect, over its window): only those
+	// may go on an internal network, which has no route out (depnetworks.go).
+	NoOutbound map[string]bool
+	// LoopbackIPv6, when the engine has IPv6, publishes every port
+	// published on 127.0.0.1 on [::1] too (publish.go).
+	LoopbackIPv6 bool
 	// Images tells exposed ports of local images; nil when no engine.
 	Images analysis.ImageInspector
 	// Target is "bridge", "swarm", or "" to choose: swarm when the files
@@ -98,6 +109,7 @@ type listener struct {
 	publishIP     string
 	rewriteBind   bool
 	blocker       string
+	narrow        bool // published on loopback only, narrower than before (publish.go)
 }
 
 func (l *listener) count() int {
@@ -130,7 +142,8 @@ type svc struct {
 	externalWhy string
 	networks    []string
 	netReason   string
-	hostRefs    bool // references a host service: needs extra_hosts
+	hostRefs    bool   // references a host service: needs extra_hosts
+	finding     string // why it is kept, for the plan (gate.go)
 }
 
 type planner struct {
@@ -145,6 +158,10 @@ type planner struct {
 	rewrites []refRewrite
 	binds    []*listener
 	pins     []pin
+	usageErr error // a usage error found while deciding (gate.go)
+	clashed  bool  // two services hold one host port: write nothing (clash.go)
+	// ambiguous references name one of several siblings (siblings.go)
+	ambiguous map[*analysis.AddressRef][]string
 	// indexes the steps keep
 	ownIdx   *ownerIndex
 	refSeen  map[refKey]bool
@@ -231,23 +248,14 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// 1. evidence
-	p.gatherListeners()
-	p.applyInventory()
-	p.decideServices()
-	// 2. references
-	p.resolveReferences()
-	p.resolveOutside()
-	// 3. publication
-	if err := p.decidePublication(); err != nil {
+	if err := p.evidence(); err != nil {
 		return nil, err
 	}
-	if err := p.checkReach(); err != nil {
+	p.references()
+	if err := p.publication(); err != nil {
 		return nil, err
 	}
-	// 4. networks
-	p.decideNetworks()
-	if err := p.decidePins(); err != nil {
+	if err := p.networks(); err != nil {
 		return nil, err
 	}
 	p.finish()
@@ -257,8 +265,47 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 		return nil, err
 	}
 	p.recordEditFailures(failures)
+	if p.clashed { // a file with a port clash is never written (clash.go)
+		files = nil
+	}
+	restoreEdited(p.plan, files)
 	p.plan.Changed = len(files) > 0
 	return &Result{Plan: p.plan, Files: files}, nil
+}
+
+// evidence is step 1: the listeners of every host-network service
+// (a committed inventory, static facts, then the inventory given), and
+// which services move (evidence.go, gate.go).
+func (p *planner) evidence() error {
+	p.useCommitted()
+	p.gatherListeners()
+	p.applyInventory()
+	p.supplementFacts() // facts the analysis does not give yet (binds.go)
+	p.decideServices()
+	return p.usageErr // --force without evidence (gate.go)
+}
+
+// references is step 2: what each address in configuration points at.
+func (p *planner) references() {
+	p.resolveReferences()
+	p.resolveOutside()
+}
+
+// publication is step 3: which listeners are published, and where; the
+// reach invariant is checked on its result.
+func (p *planner) publication() error {
+	if err := p.decidePublication(); err != nil {
+		return err
+	}
+	return p.checkReach()
+}
+
+// networks is step 4: the networks each migrated service joins, and the
+// services that must now say network_mode: host themselves.
+func (p *planner) networks() error {
+	p.decideNetworks()
+	p.joinDependencyNetworks() // depends_on networks (depnetworks.go)
+	return p.decidePins()
 }
 
 // newPlanner settles the options and the services' planning views.

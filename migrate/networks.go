@@ -57,6 +57,9 @@ func (p *planner) decideNetworks() {
 				isPublic, why = true, "reaches services on the host"
 			}
 		}
+		if !isPublic && !p.noOutsideNeeded(n) { // internal only with evidence (depnetworks.go)
+			isPublic, why = true, "nothing shows that it needs no access outside the stack (its outbound connections were not observed)"
+		}
 		if !isPublic {
 			// a client or server that is not migrated sits on the default
 			// network: stay there with it

@@ -3,7 +3,6 @@ package migrate
 import (
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // owner is a service that listens on a host port before the migration,
@@ -59,14 +58,9 @@ func (p *planner) indexOwners() {
 			if pub == "" {
 				continue
 			}
-			lo, hi, _ := strings.Cut(pub, "-")
-			a, err := strconv.Atoi(lo)
-			if err != nil {
+			a, b, ok := publishedRange(pub) // clash.go
+			if !ok {
 				continue
-			}
-			b := a
-			if hi != "" {
-				b, _ = strconv.Atoi(hi)
 			}
 			at := ownerAt{svc: i, seq: j, o: owner{n, int(pc.Target)}}
 			// an entry without a protocol answers for both
@@ -104,6 +98,11 @@ func (x *ownerIndex) addListener(i int, name string, l *listener) {
 // owners returns the services that listen on proto/port on the host before
 // the migration, with the port their container sees, in service order.
 func (p *planner) owners(proto string, port int) []owner {
+	if p.ownIdx == nil {
+		// asked before the references step (siblings.go): index what is
+		// known now; resolveReferences indexes again
+		p.indexOwners()
+	}
 	x := p.ownIdx
 	found := append([]ownerAt(nil), x.exact[portKey(proto, port)]...)
 	for _, r := range x.ranges {

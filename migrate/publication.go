@@ -6,10 +6,11 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v4"
+
 	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/load"
 	"github.com/unhost/unhost/plan"
-	"go.yaml.in/yaml/v4"
 )
 
 // decidePublication applies rules 2, 3 and 5 to every listener of every
@@ -62,6 +63,9 @@ func (p *planner) decidePublication() error {
 				publish, l.why = true, "--publish all"
 			case l.outside:
 				publish, l.why = true, "outside clients: "+l.outsideWhy
+			case used && !l.runtime:
+				// static evidence cannot rule out outside clients (publish.go)
+				publish, l.why, l.narrow = true, usedInsideStatic(users, p.swarm()), !p.swarm()
 			case used:
 				l.why = "used only inside the stack (by " + strings.Join(users, ", ") + ") and no sign of outside clients: reached by service name, not published"
 			default:
@@ -94,6 +98,8 @@ func (p *planner) decidePublication() error {
 					if strings.Contains(l.addr, ":") {
 						l.publishIP = "::1"
 					}
+				case l.narrow: // loopback only (publish.go)
+					l.publishIP = narrowIP(l.addr)
 				case !analysis.IsBindAll(l.addr):
 					l.publishIP = l.addr
 				case l.publishHint != "" && !analysis.IsBindAll(l.publishHint):
@@ -110,17 +116,9 @@ func (p *planner) decidePublication() error {
 			}
 		}
 	}
-	// two migrated services publishing the same host port
-	seen := map[string]string{}
-	for n, l := range p.published() {
-		for port := l.port; port <= max(l.port, l.portEnd); port++ {
-			k := fmt.Sprintf("%d/%s", port, l.proto)
-			if other, ok := seen[k]; ok && other != n {
-				p.warn(fmt.Sprintf("%s and %s would both publish host port %s: they cannot run together", other, n, k))
-			}
-			seen[k] = n
-		}
-	}
+	// two services holding one host port: a blocker, and nothing is
+	// written (clash.go)
+	p.clashed = p.checkClashes()
 	p.warnVariablePorts()
 	return nil
 }

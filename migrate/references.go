@@ -229,6 +229,14 @@ func (p *planner) applyRef(s *svc, r *analysis.AddressRef, v refVerdict) {
 		return
 	}
 	ref := plan.Reference{From: s.name, Port: r.Port, Where: r.Pos.String(), Field: r.Field, Before: r.Token}
+	switch v.c {
+	case refHostGateway, refHostAlready, refHostSwarm:
+		// no service owns the port, but several siblings could serve it:
+		// never the host gateway then (siblings.go)
+		if p.ambiguousRef(r, ref) {
+			return
+		}
+	}
 	d := p.describeRef(s, r, v)
 	ref.Kind, ref.Action, ref.Reason, ref.To, ref.After = d.kind, d.action, d.reason, v.to, d.after
 	if d.step != "" {
@@ -310,6 +318,10 @@ func (p *planner) describeRef(s *svc, r *analysis.AddressRef, v refVerdict) refW
 			reason: v.to + " stays on the host network, which swarm services on an overlay cannot reach by name",
 			step:   fmt.Sprintf("%s reaches %s, which stays on the host network: point it at the node's address", r.Field, v.to)}
 	case refKeptHost:
+		if v.after == r.Token { // already names the host (a second run)
+			return refWords{kind: plan.RefService, action: refActionKeep,
+				reason: fmt.Sprintf("%s stays on the host network: reached through the host", v.to)}
+		}
 		return refWords{kind: plan.RefService, action: refActionRewrite, after: v.after,
 			reason:  fmt.Sprintf("%s stays on the host network: reach it through the host", v.to),
 			warning: fmt.Sprintf("%s reaches %s (kept on the host network) through host.docker.internal:%d: %s must listen on the bridge gateway address, not only 127.0.0.1", s.name, v.to, r.Port, v.to)}

@@ -364,7 +364,6 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			want = append(want, portSpec{ip: l.publishIP, port: l.port, portEnd: l.portEnd, proto: l.proto})
 		}
 	}
-	done := make([]bool, len(want))
 	var lines []string
 	// existing ports: entries (ignored until now) in the service's own
 	// mappings and merged anchors
@@ -374,7 +373,16 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			portSeqs = append(portSeqs, load.NodeRef{File: nr.File, Node: seq, Via: nr.Via})
 		}
 	}
-	for _, ps := range portSeqs {
+	// hook(decide): a later file's "ports: !reset" drops the earlier
+	// entries from the merged service (resetports.go)
+	live := livePortSeqs(portSeqs)
+	// hook(decide): ports written one by one stay so (portsplit.go)
+	want = splitWritten(want, singlePorts(live))
+	if p.opts.LoopbackIPv6 && !p.swarm() { // hook(decide): also [::1] (publish.go)
+		want = withIPv6Loopback(want)
+	}
+	done := make([]bool, len(want))
+	for _, ps := range live {
 		t := e.text(ps.File)
 		for _, item := range ps.Node.Content {
 			if e.removed[item] || e.replaced[item] != "" {
@@ -460,7 +468,7 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 				break
 			}
 		}
-		if seq != nil && allRemoved(e, seq.Node) {
+		if seq != nil && len(seq.Node.Content) > 0 && allRemoved(e, seq.Node) {
 			seq = nil
 		}
 		if seq != nil {
@@ -469,6 +477,11 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 				return nil, err
 			}
 			e.add(seq.File, ed)
+			// hook(decide): "!reset [...]" would drop what is added: make it
+			// "!override" so the merged service publishes exactly these
+			if ed, ok := resetToOverride(e.text(seq.File), seq.Node); ok {
+				e.add(seq.File, ed)
+			}
 		} else {
 			lines = append(lines, blockSeq("ports", newItems, st)...)
 		}

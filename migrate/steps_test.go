@@ -67,24 +67,19 @@ func stepsWith(t *testing.T, files map[string]string, opts Options, last step) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.gatherListeners()
-	p.applyInventory()
-	p.decideServices()
+	if err := p.evidence(); err != nil {
+		t.Fatal(err)
+	}
 	if last >= stepReferences {
-		p.resolveReferences()
-		p.resolveOutside()
+		p.references()
 	}
 	if last >= stepPublication {
-		if err := p.decidePublication(); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.checkReach(); err != nil {
+		if err := p.publication(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if last >= stepNetworks {
-		p.decideNetworks()
-		if err := p.decidePins(); err != nil {
+		if err := p.networks(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,10 +97,10 @@ func TestStepEvidence(t *testing.T) {
 		{"mdns", "  s: {image: example/app, network_mode: host, expose: [\"5353/udp\"]}\n", Options{}, plan.ActionKeepHost, "mDNS"},
 		{"tun", "  s: {image: example/vpn, network_mode: host, devices: [\"/dev/net/tun\"]}\n", Options{}, plan.ActionKeepHost, "/dev/net/tun"},
 		{"net admin, no listener", "  s: {image: example/fw, network_mode: host, cap_add: [NET_ADMIN]}\n", Options{}, plan.ActionKeepHost, "NET_ADMIN and no listeners"},
-		{"net admin with a listener", "  s: {image: example/app, network_mode: host, cap_add: [NET_ADMIN], expose: [\"80\"]}\n", Options{}, plan.ActionMigrate, ""},
+		{"net admin with a listener", "  s: {image: example/app, network_mode: host, cap_add: [NET_ADMIN], expose: [\"80\"]}\n", Options{}, plan.ActionKeepHost, "NET_ADMIN"},
 		{"known image", "  s: {image: \"ghcr.io/home-assistant/home-assistant:stable\", network_mode: host}\n", Options{}, plan.ActionKeepHost, "mDNS/SSDP"},
 		{"port range", "  s: {image: example/rtp, network_mode: host, expose: [\"10000-10200/udp\"]}\n", Options{}, plan.ActionKeepHost, "range of 201 ports"},
-		{"forced", "  s: {image: example/vpn, network_mode: host, devices: [\"/dev/net/tun\"]}\n", Options{Force: map[string]bool{"s": true}}, plan.ActionMigrate, "--force"},
+		{"forced", "  s: {image: example/vpn, network_mode: host, devices: [\"/dev/net/tun\"], expose: [\"1194\"]}\n", Options{Force: map[string]bool{"s": true}}, plan.ActionMigrate, "--force"},
 		{"not selected", "  s: {image: example/app, network_mode: host}\n", Options{Selected: map[string]bool{}}, plan.ActionNotSelected, "--profile"},
 		{"bridge", "  s: {image: example/app, ports: [\"80:80\"]}\n", Options{}, plan.ActionUnchanged, ""},
 		{"follower", "  s: {image: example/app, network_mode: \"service:t\"}\n  t: {image: example/vpn, network_mode: host, expose: [\"80\"]}\n", Options{}, plan.ActionFollow, "shares the network namespace of t"},
@@ -219,19 +214,21 @@ func TestClassifyRef(t *testing.T) {
 		from  string
 		want  refCase
 	}{
-		{"service", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"]}\n", Options{}, "a", refService},
+		{"service", "  a: {image: x, network_mode: host, expose: [\"7000\"], environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"]}\n", Options{}, "a", refService},
 		{"host service", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n", Options{}, "a", refHostGateway},
 		{"host service, swarm", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n", Options{Target: plan.TargetSwarm}, "a", refHostSwarm},
 		{"already the gateway", "  a: {image: x, environment: {U: \"host.docker.internal:6000\"}}\n  b: {image: y, network_mode: host}\n", Options{}, "a", refHostAlready},
 		{"own port", "  a: {image: x, network_mode: host, expose: [\"6000\"], environment: {U: \"localhost:6000\"}}\n", Options{}, "a", refIgnored},
 		{"two listen there", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"]}\n  c: {image: y, network_mode: host, expose: [\"6000\"]}\n", Options{}, "a", refAmbiguousPort},
-		{"kept on host", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"], devices: [\"/dev/net/tun\"]}\n", Options{}, "a", refKeptHost},
-		{"kept on host, swarm", "  a: {image: x, network_mode: host, environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"], devices: [\"/dev/net/tun\"]}\n", Options{Target: plan.TargetSwarm}, "a", refKeptSwarm},
+		{"kept on host", "  a: {image: x, network_mode: host, expose: [\"7000\"], environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"], devices: [\"/dev/net/tun\"]}\n", Options{}, "a", refKeptHost},
+		{"kept on host, swarm", "  a: {image: x, network_mode: host, expose: [\"7000\"], environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"], devices: [\"/dev/net/tun\"]}\n", Options{Target: plan.TargetSwarm}, "a", refKeptSwarm},
 		{"client stays", "  a: {image: x, network_mode: host, devices: [\"/dev/net/tun\"], environment: {U: \"localhost:6000\"}}\n  b: {image: y, network_mode: host, expose: [\"6000\"]}\n", Options{}, "a", refClientStays},
 		{"a host variable's default port", "  a: {image: x, network_mode: host, environment: {REDIS_HOST: \"localhost\"}}\n", Options{}, "a", refHostGateway},
 		{"advertised", "  a: {image: x, network_mode: host, environment: {KAFKA_ADVERTISED_LISTENERS: \"PLAINTEXT://localhost:9092\"}}\n", Options{}, "a", refAdvertised},
-		{"healthcheck, unknown port", "  a: {image: x, network_mode: host, healthcheck: {test: [\"CMD\", \"wget\", \"http://localhost:7000\"]}}\n", Options{}, "a", refOwnHealthcheck},
-		{"published port of a bridge service", "  a: {image: x, network_mode: host, environment: {U: \"localhost:8080\"}}\n  b: {image: y, ports: [\"8080:80\"]}\n", Options{}, "a", refService},
+		// the evidence step already counts a healthcheck's port as the
+		// service's own listener
+		{"healthcheck, unknown port", "  a: {image: x, network_mode: host, healthcheck: {test: [\"CMD\", \"wget\", \"http://localhost:7000\"]}}\n", Options{}, "a", refIgnored},
+		{"published port of a bridge service", "  a: {image: x, network_mode: host, expose: [\"7000\"], environment: {U: \"localhost:8080\"}}\n  b: {image: y, ports: [\"8080:80\"]}\n", Options{}, "a", refService},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,7 +314,9 @@ func TestStepPublication(t *testing.T) {
 		ip       string
 		why      string
 	}{
-		{"used inside only", Options{}, "db", 5432, plan.DecisionInternal, "", "used only inside the stack (by api)"},
+		// the files alone cannot rule out outside clients: published on
+		// loopback, narrowed (an inventory can leave it unpublished)
+		{"used inside only", Options{}, "db", 5432, plan.DecisionPublish, "127.0.0.1", "used inside the stack (by api)"},
 		{"not used", Options{}, "api", 8000, plan.DecisionPublish, "", "not used by other services"},
 		{"loopback bind", Options{}, "admin", 9000, plan.DecisionPublish, "127.0.0.1", ""},
 		{"ignored ports: entry", Options{}, "edge", 8443, plan.DecisionPublish, "10.0.0.5", "as its ports: entry asked"},
@@ -368,21 +367,27 @@ func TestStepNetworks(t *testing.T) {
 	// each stays on the default network only (no networks: written), for
 	// its reason
 	why := map[string]string{
-		"db":     "talks to cache",
-		"api":    "publishes ports",
-		"worker": "names hosts outside the stack",
+		"db":  "publishes ports", // on loopback: the files alone cannot rule out outside clients
+		"api": "publishes ports",
 	}
 	for svc, w := range why {
 		if s := p.svcs[svc]; len(s.networks) != 0 || !strings.Contains(s.netReason, w) {
 			t.Errorf("%s: networks %v (%s), want the default network for %q", svc, s.networks, s.netReason, w)
 		}
 	}
+	// worker's listeners are unknown: it stays on the host network
+	if s := p.svcs["worker"]; s.action != plan.ActionKeepHost || s.finding != FindingListenersUnknown {
+		t.Errorf("worker: %s (%s), want kept: listeners unknown", s.action, s.finding)
+	}
 }
 
 func TestStepNetworksInternal(t *testing.T) {
+	// an internal network only with evidence that nothing outside is
+	// needed: db is not published (--publish none) and was seen making no
+	// connection out of the stack
 	p := stepsFor(t, dbAndAPI+`networks:
   internal: {}
-`, Options{}, stepNetworks)
+`, Options{Publish: []PortRef{{Service: "api", Port: 8000, Protocol: "tcp"}}, Policy: PolicyNone, NoOutbound: map[string]bool{"db": true}}, stepNetworks)
 	if got := strings.Join(p.svcs["db"].networks, ","); got != "unhost_internal" {
 		t.Errorf("db: %s, want unhost_internal (the file defines internal)", got)
 	}

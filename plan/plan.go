@@ -64,6 +64,11 @@ type Plan struct {
 	Runbook       Runbook       `json:"runbook"`
 	// Changed is true when the migration edits any file.
 	Changed bool `json:"changed"`
+	// InventoryFile is the committed inventory found next to the files
+	// (.unhost/inventory.json), when there is one; InventoryStale says why
+	// it was not used, when it describes other service definitions.
+	InventoryFile  string `json:"inventory_file,omitempty"`
+	InventoryStale string `json:"inventory_stale,omitempty"`
 }
 
 // Service actions.
@@ -114,6 +119,12 @@ type ServicePlan struct {
 	Networks []string `json:"networks,omitempty"`
 	// NetworkReason explains Networks.
 	NetworkReason string `json:"network_reason,omitempty"`
+	// Finding names why a host-network service is kept, when migrate could
+	// not move it: "listeners-unknown" (nothing tells what it serves) or
+	// "needs-host-network". Reason says how to move it. A kept service is
+	// a finding to note, not a blocker: it does not make `migrate --check`
+	// exit 3 (that is Changed or Blockers).
+	Finding string `json:"finding,omitempty"`
 }
 
 // ListenerPlan is the decision for one listening port.

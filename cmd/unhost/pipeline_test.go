@@ -45,8 +45,10 @@ func TestMigrateThenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// the checks that matter ran: the db stays unpublished, api reaches it
-	for _, want := range []string{`"internal-port"`, `"reference"`, `"published-port"`} {
+	// the checks that matter ran: api reaches the db by name, ports are
+	// published (with the files alone, a port the stack uses is published
+	// on loopback rather than left internal: migrate/publish.go)
+	for _, want := range []string{`"reference"`, `"published-port"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report has no %s check:\n%s", want, b)
 		}
