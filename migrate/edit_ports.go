@@ -46,6 +46,32 @@ func (ps portSpec) short() string {
 	return s
 }
 
+// SameReachMarker is what the rewriter writes beside a port it publishes on
+// all interfaces: the listener was reachable there before (the reach
+// invariant), and `unhost scan` reads the marker instead of reporting the
+// port as all-interfaces (docs/scan.md), so that a migration's pull
+// request passes the scan that proposed it.
+const SameReachMarker = "# unhost:ignore all-interfaces -- published by unhost migrate: same reach as before"
+
+// allInterfaces reports whether the mapping publishes on every address.
+func (ps portSpec) allInterfaces() bool { return ps.ip == "" || ps.ip == "0.0.0.0" || ps.ip == "::" }
+
+// markSameReach puts SameReachMarker at the end of the line that holds a
+// block sequence's item, unless the line has a comment already (a second
+// comment cannot follow it) or the item shares its line with others.
+func markSameReach(e *editor, f *load.SourceFile, seq, item *yaml.Node) {
+	if seq.Style&yaml.FlowStyle != 0 {
+		return
+	}
+	t := e.text(f)
+	end, _ := t.lineEnd(t.NodeOffset(item))
+	line := string(t.Data[t.LineStart(item.Line):end])
+	if strings.Contains(line, "#") {
+		return
+	}
+	e.add(f, Edit{Start: end, End: end, Text: " " + SameReachMarker})
+}
+
 func (ps portSpec) matches(pc types.ServicePortConfig) bool {
 	ip := pc.HostIP
 	if ip == "0.0.0.0" {

@@ -407,6 +407,9 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			for i, w := range want {
 				if !done[i] && w.matches(pc) {
 					done[i], matched = true, true
+					if w.allInterfaces() && !p.swarm() && item.Kind == yaml.ScalarNode {
+						markSameReach(e, ps.File, ps.Node, item)
+					}
 					break
 				}
 			}
@@ -449,6 +452,7 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 		}
 	}
 	var newItems []string
+	var wide []bool // published on all interfaces: marked where the style allows
 	for i, w := range want {
 		if done[i] {
 			continue
@@ -458,6 +462,17 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 		} else {
 			newItems = append(newItems, quote(st.quote, w.short()))
 		}
+		wide = append(wide, w.allInterfaces() && !p.swarm())
+	}
+	marked := func() []string {
+		out := make([]string, len(newItems))
+		for i, it := range newItems {
+			out[i] = it
+			if wide[i] {
+				out[i] += " " + SameReachMarker
+			}
+		}
+		return out
 	}
 	if len(newItems) > 0 {
 		// append to the service's own ports: if it has one
@@ -472,7 +487,11 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 			seq = nil
 		}
 		if seq != nil {
-			ed, err := e.text(seq.File).appendSeqItems(seq.Node, newItems)
+			items := newItems
+			if seq.Node.Style&yaml.FlowStyle == 0 {
+				items = marked()
+			}
+			ed, err := e.text(seq.File).appendSeqItems(seq.Node, items)
 			if err != nil {
 				return nil, err
 			}
@@ -483,7 +502,11 @@ func (p *planner) additions(e *editor, s *svc, target load.NodeRef, nodes []load
 				e.add(seq.File, ed)
 			}
 		} else {
-			lines = append(lines, blockSeq("ports", newItems, st)...)
+			items := newItems
+			if target.Node.Style&yaml.FlowStyle == 0 {
+				items = marked() // a flow mapping gets the lines in flow form: no comments
+			}
+			lines = append(lines, blockSeq("ports", items, st)...)
 		}
 	}
 	nets := s.networks

@@ -297,11 +297,11 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	if o.check {
 		changed := false
 		for _, d := range done {
-			if d.res.Plan.Changed {
+			if findings, _ := migrate.CheckStatus(d.res.Plan, true); findings {
 				changed = true
-				for _, f := range d.res.Files {
-					fmt.Fprintf(o.io.ErrOut, "%s: would be migrated\n", f.Path)
-				}
+			}
+			for _, f := range d.res.Files {
+				fmt.Fprintf(o.io.ErrOut, "%s: would be migrated\n", f.Path)
 			}
 		}
 		if err := result(); err != nil {
@@ -323,18 +323,29 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 			}
 		}
 	}
-	if err := o.print(shown); err != nil {
-		return err
-	}
+	// write first, so that the plan printed names the backups written
 	if o.output != "" {
 		if err := o.writeOutput(done[0]); err != nil {
 			return err
 		}
 	}
 	if o.write {
-		if err := o.writeFiles(shown, wd); err != nil {
+		backups, err := o.writeFiles(shown, wd)
+		if err != nil {
 			return err
 		}
+		for _, d := range shown {
+			named := map[string]string{}
+			for _, f := range d.res.Files {
+				if b, ok := backups[f.Abs]; ok {
+					named[filepath.ToSlash(f.Path)] = load.DisplayPath(b, wd)
+				}
+			}
+			migrate.NameBackups(d.res.Plan, named)
+		}
+	}
+	if err := o.print(shown); err != nil {
+		return err
 	}
 	return result()
 }
@@ -441,6 +452,21 @@ func (o *migrateOptions) migrateOne(ctx context.Context, j migrateJob, base migr
 		return migrated{}, usageErr(errors.New("-o takes one input file; use --write for several"))
 	}
 	opts := base
+	if opts.Inventory == nil {
+		// an inventory committed next to the compose files (the bot's
+		// evidence: it has no engine)
+		path, err := migrate.FindInventory(filepath.Dir(c.Files[0].Abs))
+		if err != nil {
+			return migrated{}, err
+		}
+		if path != "" {
+			ci, err := migrate.ReadCommittedInventory(path, c)
+			if err != nil {
+				return migrated{}, err
+			}
+			opts.Committed = ci
+		}
+	}
 	if len(o.profiles) > 0 {
 		sel, err := selectProfiles(c, o.profiles)
 		if err != nil {
@@ -495,11 +521,17 @@ func reportFindings(w io.Writer, done []migrated, several bool) (blocked bool) {
 			prefix += d.name + ": "
 		}
 		for _, b := range d.res.Plan.Blockers {
-			blocked = true
 			fmt.Fprintln(w, prefix+oneLine("blocker: "+stepText(b)))
 		}
 		for _, s := range d.res.Plan.Warnings {
 			fmt.Fprintln(w, prefix+oneLine("warning: "+s))
+		}
+		// kept for a stated reason: a note, which sets no exit status
+		for _, k := range migrate.Kept(d.res.Plan) {
+			fmt.Fprintln(w, prefix+oneLine("note: "+k))
+		}
+		if findings, _ := migrate.CheckStatus(d.res.Plan, false); findings {
+			blocked = true
 		}
 	}
 	return blocked
@@ -595,8 +627,9 @@ func (o *migrateOptions) writeOutput(d migrated) error {
 
 // writeFiles replaces the rewritten files of every project in place
 // (--write), all or none: a file changed since it was read, or any failure,
-// leaves every file as it was. It says what it wrote on stderr.
-func (o *migrateOptions) writeFiles(done []migrated, wd string) error {
+// leaves every file as it was. It says what it wrote on stderr, and
+// returns the backup written for each file (by absolute path).
+func (o *migrateOptions) writeFiles(done []migrated, wd string) (map[string]string, error) {
 	var changes []atomicfile.Change
 	for _, d := range done {
 		for _, f := range d.res.Files {
@@ -604,29 +637,31 @@ func (o *migrateOptions) writeFiles(done []migrated, wd string) error {
 		}
 	}
 	if len(changes) == 0 {
-		return nil
+		return nil, nil
 	}
 	opts := atomicfile.Options{Backup: !o.noBackup, BeforeRename: o.beforeRename}
 	if o.all && !o.allowOutside {
 		// the bot's --write never follows a symlink out of what it searched
 		roots, err := searchRoots(o.paths)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opts.Roots = roots
 	}
 	written, err := atomicfile.Replace(changes, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	backups := map[string]string{}
 	for _, w := range written {
 		if w.Backup != "" {
+			backups[w.Path] = w.Backup
 			fmt.Fprintf(o.io.ErrOut, "wrote %s (backup: %s)\n", load.DisplayPath(w.Path, wd), load.DisplayPath(w.Backup, wd))
 		} else {
 			fmt.Fprintf(o.io.ErrOut, "wrote %s\n", load.DisplayPath(w.Path, wd))
 		}
 	}
-	return nil
+	return backups, nil
 }
 
 // selectProfiles returns the services that `docker compose --profile`

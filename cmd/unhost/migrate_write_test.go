@@ -44,7 +44,7 @@ func TestMigrateOutputKeepsMode(t *testing.T) {
 func TestMigrateWriteRefusesChangedFile(t *testing.T) {
 	dir := t.TempDir()
 	base := writeFile(t, dir, "compose.yaml", []byte(simple))
-	override := writeFile(t, dir, "compose.override.yaml", []byte("services:\n  api:\n    image: busybox\n    network_mode: host\n    environment:\n      WEB: http://localhost:80\n"))
+	override := writeFile(t, dir, "compose.override.yaml", []byte("services:\n  api:\n    image: busybox\n    network_mode: host\n    expose: [\"8080\"]\n    environment:\n      WEB: http://localhost:80\n"))
 	t.Chdir(dir)
 	edited := simple + "  # appended by someone else while unhost ran\n"
 	var seen []string
