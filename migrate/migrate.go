@@ -379,15 +379,8 @@ func (p *planner) checkOptions() error {
 	if !p.swarm() && (p.opts.EndpointMode != "" || p.opts.PublishMode != "") {
 		return &UsageError{"--endpoint-mode and --publish-mode are for --target swarm"}
 	}
-	for _, pr := range p.opts.Publish {
-		if p.svcs[pr.Service] == nil {
-			return &UsageError{fmt.Sprintf("--publish %s:%d: no service %q in the project", pr.Service, pr.Port, pr.Service)}
-		}
-	}
-	for n := range p.opts.Force {
-		if p.svcs[n] == nil {
-			return &UsageError{fmt.Sprintf("--force %s: no service %q in the project", n, n)}
-		}
-	}
+	// --publish and --force naming no service are the command's to
+	// report (it knows every project of --all); what is checked here
+	// depends on the target, which may have been chosen from the files
 	return nil
 }
