@@ -57,19 +57,25 @@ const SameReachMarker = "# unhost:ignore all-interfaces -- published by unhost m
 func (ps portSpec) allInterfaces() bool { return ps.ip == "" || ps.ip == "0.0.0.0" || ps.ip == "::" }
 
 // markSameReach puts SameReachMarker at the end of the line that holds a
-// block sequence's item, unless the line has a comment already (a second
-// comment cannot follow it) or the item shares its line with others.
+// block sequence's item, or, where that line has a comment already (a
+// second cannot follow it), on a line of its own just above, which scan
+// reads too.
 func markSameReach(e *editor, f *load.SourceFile, seq, item *yaml.Node) {
 	if seq.Style&yaml.FlowStyle != 0 {
 		return
 	}
 	t := e.text(f)
-	end, _ := t.lineEnd(t.NodeOffset(item))
-	line := string(t.Data[t.LineStart(item.Line):end])
-	if strings.Contains(line, "#") {
-		return
+	off := t.NodeOffset(item)
+	end, _ := t.lineEnd(off)
+	start := t.LineStart(item.Line)
+	line := string(t.Data[start:end])
+	switch {
+	case strings.Contains(line, "unhost:ignore"):
+	case strings.Contains(line, "#"):
+		e.add(f, Edit{Start: start, End: start, Text: t.indentAt(off) + SameReachMarker + t.eol})
+	default:
+		e.add(f, Edit{Start: end, End: end, Text: " " + SameReachMarker})
 	}
-	e.add(f, Edit{Start: end, End: end, Text: " " + SameReachMarker})
 }
 
 func (ps portSpec) matches(pc types.ServicePortConfig) bool {

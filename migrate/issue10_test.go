@@ -123,7 +123,7 @@ func TestIssue10(t *testing.T) {
 			want: want{action: map[string]plan.Action{"web": plan.ActionMigrate, "api": plan.ActionMigrate}, contains: []string{`"3000:3000"`, `"8080:8080"`}, notPort: map[string]int{"web": 8080}}},
 		{name: "13 port lines written one by one stay one by one", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    ports:\n      - \"8000:8000\"\n      - \"8001:8001\"   # admin\n"},
-			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate}, contains: []string{"- \"8000:8000\" " + migrate.SameReachMarker + "\n      - \"8001:8001\"   # admin"}, lacks: []string{"8000-8001"}}},
+			want: want{action: map[string]plan.Action{"app": plan.ActionMigrate}, contains: []string{"- \"8000:8000\" " + migrate.SameReachMarker + "\n      " + migrate.SameReachMarker + "\n      - \"8001:8001\"   # admin"}, lacks: []string{"8000-8001"}}},
 		{name: "13 loopback published on [::1] too where the engine has IPv6", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  app:\n    image: x/app\n    network_mode: host\n    command: [\"--listen\", \"127.0.0.1:8080\"]\n"},
 			opts: migrate.Options{LoopbackIPv6: true},
