@@ -479,29 +479,6 @@ var varRe = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
 // addrRe finds host:port and scheme://host[:port] tokens.
 var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
 
-// LocalHosts are the addresses that mean "this host" to a host-network
-// service.
-func IsLocalHost(h string) bool {
-	h = strings.Trim(strings.ToLower(h), "[]")
-	switch h {
-	case "localhost", "::1", "0.0.0.0", "::", "host.docker.internal", "ip6-localhost", "gateway.docker.internal", "172.17.0.1":
-		return true
-	}
-	return strings.HasPrefix(h, "127.")
-}
-
-// IsBindAll reports whether h binds every interface.
-func IsBindAll(h string) bool {
-	h = strings.Trim(h, "[]")
-	return h == "0.0.0.0" || h == "::" || h == "*" || h == ""
-}
-
-// IsLoopback reports whether h is a loopback address or name.
-func IsLoopback(h string) bool {
-	h = strings.Trim(strings.ToLower(h), "[]")
-	return h == "localhost" || h == "::1" || h == "ip6-localhost" || strings.HasPrefix(h, "127.")
-}
-
 var defaultSchemePorts = map[string]int{
 	"http": 80, "https": 443, "ws": 80, "wss": 443, "postgres": 5432, "postgresql": 5432,
 	"mysql": 3306, "redis": 6379, "mongodb": 27017, "amqp": 5672, "mqtt": 1883, "nats": 4222,
