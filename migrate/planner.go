@@ -775,6 +775,9 @@ func (p *planner) resolveRef(s *svc, r *analysis.AddressRef) {
 			ref.Action, ref.Reason = "manual", o.name+" stays on the host network, which swarm services on an overlay cannot reach by name"
 			p.plan.ManualSteps = append(p.plan.ManualSteps, plan.Step{Service: s.name, Where: r.Pos.String(),
 				What: fmt.Sprintf("%s reaches %s, which stays on the host network: point it at the node's address", r.Field, o.name)})
+		case fromMigrates && p.onHostAfter(o.name) && analysis.ParseAddress(r.Host).IsHostGateway():
+			// already reaches it through the host: nothing to rewrite
+			ref.To, ref.Action, ref.Reason = o.name, "keep", o.name+" stays on the host network and is already reached through the host"
 		case fromMigrates && p.onHostAfter(o.name):
 			ref.To = o.name
 			ref.After = replaceHost(r.Token, "host.docker.internal")
