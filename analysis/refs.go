@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"sort"
@@ -20,8 +21,21 @@ type scalarValue struct {
 	field string // environment.KEY, command, entrypoint, healthcheck.test
 	key   string // environment key, "" otherwise
 	value string // for "K=V" list items: V
-	// prevFlag is the command-line flag before this argument, if any.
-	prevFlag string
+	// prevFlag is the command-line flag before this argument, if any;
+	// prevWord the argument before it, whatever it is.
+	prevFlag, prevWord string
+}
+
+// finder finds the addresses of one service's configuration. known are
+// the image-table entries that apply to it: its image's, and those of the
+// programs its command and entrypoint run.
+type finder struct {
+	sf    *ServiceFacts
+	env   map[string]scalarValue
+	known []*ImageInfo
+	// flags are every flag name written in command and entrypoint, to
+	// tell -ip (advertised) from -ip.bind (the bind flag).
+	flags map[string]bool
 }
 
 // scanConfig finds listeners and address references in a service's
@@ -70,11 +84,32 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 	for _, k := range keys {
 		values = append(values, env[k])
 	}
+	f := &finder{sf: sf, env: env, flags: map[string]bool{}}
+	if e := LookupImage(sf.Image); e != nil {
+		f.known = append(f.known, e)
+	}
 	for _, v := range values {
-		scanValue(sf, v, env)
+		if v.field != "command" && v.field != "entrypoint" {
+			continue
+		}
+		for _, cmd := range splitCommands(v.value) {
+			for _, w := range programWords(cmd) {
+				if e := LookupProgram(w); e != nil && !slices.Contains(f.known, e) {
+					f.known = append(f.known, e)
+				}
+			}
+			for _, w := range cmd {
+				if name, _, _ := strings.Cut(w, "="); strings.HasPrefix(name, "-") {
+					f.flags[name] = true
+				}
+			}
+		}
+	}
+	for _, v := range values {
+		f.scanValue(v)
 	}
 	// command flags: --port N / --bind ADDR pairs
-	scanFlags(sf, values)
+	f.scanFlags(values)
 	sort.Strings(sf.External)
 	sf.External = slices.Compact(sf.External)
 }
@@ -85,11 +120,11 @@ func commandValues(f *load.SourceFile, v *yaml.Node, field string) []scalarValue
 	case yaml.ScalarNode:
 		out = append(out, scalarValue{file: f, node: v, field: field, value: v.Value})
 	case yaml.SequenceNode:
-		prev := ""
+		prev, word := "", ""
 		for _, item := range v.Content {
 			if item.Kind == yaml.ScalarNode {
-				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value, prevFlag: prev})
-				prev = ""
+				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value, prevFlag: prev, prevWord: word})
+				prev, word = "", item.Value
 				if strings.HasPrefix(item.Value, "-") && !strings.Contains(item.Value, "=") {
 					prev = item.Value
 				}
@@ -128,28 +163,121 @@ func flagRole(flag string) string {
 	return ""
 }
 
-// flagBefore returns the flag that an address at byte i of a command
-// string belongs to: "--bind=ADDR" or "--bind ADDR".
-func flagBefore(val string, i int) string {
-	before := strings.TrimRight(val[:i], " ")
+// wordBefore returns the word that an address at byte i of a command
+// string follows: the flag of "--bind=ADDR" or "--bind ADDR", or a
+// sub-command such as "runserver ADDR".
+func wordBefore(val string, i int) string {
+	before := val[:i]
 	if strings.HasSuffix(before, "=") {
-		before = strings.TrimSuffix(before, "=")
-		if j := strings.LastIndexAny(before, " \t"); j >= 0 {
-			before = before[j+1:]
+		w := lastWord(before)
+		return strings.TrimSuffix(w, "=")
+	}
+	return lastWord(before)
+}
+
+// flagRole says what an address after flag (or after a sub-command word)
+// is to the service: what the image table says for the programs that
+// apply, else what the flag's name suggests; "" when nothing tells.
+func (f *finder) flagRole(flag string) string {
+	if flag == "" {
+		return ""
+	}
+	switch f.flagKind(flag) {
+	case flagAdvertise:
+		return RoleAdvertise
+	case flagBind:
+		return RoleListen
+	}
+	for _, e := range f.known {
+		if slices.Contains(e.ListenArgs, flag) {
+			return RoleListen
 		}
-		return before
 	}
-	fields := strings.Fields(before)
-	if len(fields) > 0 && strings.HasPrefix(fields[len(fields)-1], "-") {
-		return fields[len(fields)-1]
+	if !strings.HasPrefix(flag, "-") {
+		return ""
 	}
-	return ""
+	return flagRole(flag)
+}
+
+// Kinds of command-line flags.
+const (
+	flagOther = iota
+	flagBind
+	flagPort
+	flagAdvertise
+)
+
+// flagKind says what the table knows of a flag (a name with its dashes, or
+// a -c setting name): a bind, port or advertise flag. A flag F written
+// next to F.bind (or F-bind) is an advertised address: SeaweedFS -ip.
+func (f *finder) flagKind(flag string) int {
+	for _, e := range f.known {
+		switch {
+		case slices.Contains(e.AdvertiseFlags, flag):
+			return flagAdvertise
+		case slices.Contains(e.BindFlags, flag):
+			return flagBind
+		case slices.Contains(e.PortFlags, flag):
+			return flagPort
+		}
+	}
+	if strings.HasPrefix(flag, "-") && (f.flags[flag+".bind"] || f.flags[flag+"-bind"]) {
+		return flagAdvertise
+	}
+	return flagOther
 }
 
 var varRe = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
 
-// addrRe finds host:port and scheme://host[:port] tokens.
-var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
+// addrRe finds host:port, scheme://host[:port] and transport:host:port
+// tokens (tcp:localhost:15432, udp:[::1]:53, tcp:127.0.0.1:19001), with
+// tcp:PORT read as every interface. Submatches: 1 the token, 2 a URL
+// scheme, 3 a transport prefix, 4 the host, 5 the port.
+var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://|(tcp[46]?|udp[46]?|sctp|tls|ssl):)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
+
+// addrMatch is one addrRe match, by byte offsets into the value.
+type addrMatch struct {
+	start, end int // the token
+	scheme     string
+	host       string
+	hostStart  int
+	port       string
+	portOnly   bool // transport:PORT, every interface
+}
+
+func findAddrs(val string) []addrMatch {
+	var out []addrMatch
+	for _, m := range addrRe.FindAllStringSubmatchIndex(val, -1) {
+		a := addrMatch{start: m[2], end: m[3], host: val[m[8]:m[9]], hostStart: m[8]}
+		switch {
+		case m[4] >= 0:
+			a.scheme = strings.ToLower(val[m[4]:m[5]])
+		case m[6] >= 0:
+			a.scheme = strings.ToLower(val[m[6]:m[7]])
+		}
+		if m[10] >= 0 {
+			a.port = val[m[10]:m[11]]
+		}
+		if m[6] >= 0 && a.port == "" && isDigits(a.host) {
+			// tcp:19000: a port on every interface
+			a.port, a.host, a.portOnly = a.host, "", true
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 var defaultSchemePorts = map[string]int{
 	"http": 80, "https": 443, "ws": 80, "wss": 443, "postgres": 5432, "postgresql": 5432,
@@ -164,8 +292,15 @@ var wellKnown = map[string]int{
 	"INFLUX": 8086, "INFLUXDB": 8086, "MQTT": 1883, "ZOOKEEPER": 2181, "NATS": 4222,
 }
 
+// roleOfKey says what an address in environment variable key is to the
+// service. Keys naming what the service tells others (ADVERTISED, PUBLIC,
+// BASE_URL ...) are advertised addresses, never rewritten; the table's bind
+// variables (OLLAMA_HOST) are the service's own listen address.
 func roleOfKey(key string) string {
 	k := strings.ToUpper(key)
+	if images().bindVars[k] != nil {
+		return RoleListen
+	}
 	switch {
 	case strings.Contains(k, "ADVERTIS") || strings.Contains(k, "ANNOUNCE") || strings.Contains(k, "PUBLIC") ||
 		strings.Contains(k, "EXTERNAL") || k == "BASE_URL" || strings.HasSuffix(k, "_BASE_URL") || k == "ROOT_URL" || strings.HasSuffix(k, "_ROOT_URL") ||
@@ -178,7 +313,17 @@ func roleOfKey(key string) string {
 	return RoleConnect
 }
 
-func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
+// selfAdvertised reports whether an advertise key names the service's own
+// address (KAFKA_ADVERTISED_LISTENERS, ANNOUNCE_IP) rather than a URL given
+// to clients that may point at another service (NEXT_PUBLIC_API_URL,
+// PUBLIC_URL, BASE_URL): only the former says which port it listens on.
+func selfAdvertised(key string) bool {
+	k := strings.ToUpper(key)
+	return strings.Contains(k, "ADVERTIS") || strings.Contains(k, "ANNOUNCE")
+}
+
+func (f *finder) scanValue(v scalarValue) {
+	sf, env := f.sf, f.env
 	val := v.value
 	role := RoleConnect
 	if v.key != "" {
@@ -188,31 +333,24 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		role = RoleConnect
 		scanHealthcheck(sf, v)
 	}
+	isCommand := v.field == "command" || v.field == "entrypoint"
 	found := false
-	for _, m := range addrRe.FindAllStringSubmatchIndex(val, -1) {
-		tok := val[m[2]:m[3]]
-		scheme := ""
-		if m[4] >= 0 {
-			scheme = strings.ToLower(val[m[4]:m[5]])
-		}
-		host := val[m[6]:m[7]]
-		portStr := ""
-		if m[8] >= 0 {
-			portStr = val[m[8]:m[9]]
-		}
+	for _, m := range findAddrs(val) {
+		tok := val[m.start:m.end]
+		scheme, host, portStr := m.scheme, m.host, m.port
 		if scheme == "" && portStr == "" {
 			continue
 		}
-		if m[3] < len(val) && val[m[3]] == '$' || strings.HasPrefix(val[m[3]:], ":$") || strings.Contains(tok, "$") {
+		if m.end < len(val) && val[m.end] == '$' || strings.HasPrefix(val[m.end:], ":$") || strings.Contains(tok, "$") {
 			// the address or port comes from a variable: say so where the
 			// host is this host, since the port cannot be resolved
 			if IsLocalHost(host) && !strings.Contains(host, "$") {
-				end := m[3]
-				if strings.HasPrefix(val[m[3]:], ":$") {
-					end = m[3] + 1 + len(varRe.FindString(val[m[3]+1:]))
+				end := m.end
+				if strings.HasPrefix(val[m.end:], ":$") {
+					end = m.end + 1 + len(varRe.FindString(val[m.end+1:]))
 				}
 				sf.Refs = append(sf.Refs, AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Scheme: scheme,
-					Role: RoleConnect, Token: val[m[6]:end], Variable: varRe.FindString(val[m[6]:end]), Pos: v.file.PosOf(v.node), File: v.file, Node: v.node})
+					Role: RoleConnect, Token: val[m.hostStart:end], Variable: varRe.FindString(val[m.hostStart:end]), Pos: v.file.PosOf(v.node), File: v.file, Node: v.node})
 			}
 			continue
 		}
@@ -234,22 +372,25 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		found = true
 		r := role
 		proto := "tcp"
-		if scheme == "udp" {
+		if strings.HasPrefix(scheme, "udp") {
 			proto = "udp"
 		}
-		if (v.field == "command" || v.field == "entrypoint") && scheme == "" && (IsLocalHost(host) || IsBindAll(host)) {
+		if isCommand && scheme == "" {
 			flag := v.prevFlag
-			if f := flagBefore(val, m[2]); f != "" {
-				flag = f
+			if w := wordBefore(val, m.start); w != "" {
+				flag = w
+			} else if v.prevWord != "" && f.flagRole(v.prevWord) != "" {
+				flag = v.prevWord
 			}
-			if fr := flagRole(flag); fr != "" {
+			fr := f.flagRole(flag)
+			if fr != "" && (IsLocalHost(host) || IsBindAll(host) || fr != RoleConnect) {
 				r = fr
 			}
 			if strings.Contains(strings.ToLower(flag), "udp") {
 				proto = "udp"
 			}
 		}
-		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
+		if m.end < len(val) && val[m.end] == ':' && m.end+1 < len(val) && val[m.end+1] >= '0' && val[m.end+1] <= '9' {
 			// host:port:port, a server-list entry (ZooKeeper peers): the
 			// first port alone does not say whose it is
 			r = RoleServerList
@@ -259,8 +400,11 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 		}
 		// the token to rewrite: host[:port] without scheme and userinfo
 		hostTok := host
-		if portStr != "" {
+		if portStr != "" && !m.portOnly {
 			hostTok += ":" + portStr
+		}
+		if m.portOnly {
+			hostTok = portStr
 		}
 		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Port: port, Scheme: scheme,
 			Role: r, Token: hostTok, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
@@ -270,14 +414,17 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 			}
 		}
 		sf.Refs = append(sf.Refs, ref)
-		if r == RoleAdvertise && IsLocalHost(host) {
+		if r == RoleAdvertise && IsLocalHost(host) && v.key != "" && selfAdvertised(v.key) {
 			sf.addListener(StaticListener{Protocol: "tcp", Port: port,
 				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
 		}
 		if r == RoleListen {
-			sf.addListener(StaticListener{Protocol: proto, Port: port, Address: strings.Trim(host, "[]"),
-				Node: v.node, File: v.file, BindText: host,
-				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}})
+			l := StaticListener{Protocol: proto, Port: port, Address: strings.Trim(host, "[]"),
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}}
+			if !m.portOnly {
+				l.Node, l.File, l.BindText = v.node, v.file, host
+			}
+			sf.addListener(l)
 		}
 	}
 	if found || v.key == "" {
@@ -291,16 +438,26 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
 		return
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
-		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
-		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") && !serverPrefix(prefix) {
-			return // a client's port: handled with its host
+	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && (isPortKey(k) || images().portVars[k] != nil) {
+		if e := images().portVars[k]; e != nil {
+			if _, ok := f.bindVarOf(e); ok {
+				return // the table's port of a bind variable: read with it
+			}
+		} else {
+			prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
+			if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") && !serverPrefix(prefix) {
+				return // a client's port: handled with its host
+			}
 		}
 		if roleOfKey(k) == RoleAdvertise {
 			return
 		}
 		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
 			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+		return
+	}
+	if e := images().bindVars[k]; e != nil {
+		f.tableBind(v, e)
 		return
 	}
 	if isHostKey(k) && IsLocalHost(strings.TrimSpace(val)) {
@@ -331,6 +488,60 @@ func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
 				Evidence: Evidence{Kind: "environment", Where: ref.Pos.String(), Detail: v.key + "=" + host}})
 		}
 	}
+}
+
+// bindVarOf returns the service's value of one of e's bind variables.
+func (f *finder) bindVarOf(e *ImageInfo) (scalarValue, bool) {
+	for _, name := range e.BindVars {
+		for k, v := range f.env {
+			if strings.EqualFold(k, name) {
+				return v, true
+			}
+		}
+	}
+	return scalarValue{}, false
+}
+
+// tableBind reads a bind variable of the image table whose value has no
+// port (OLLAMA_HOST=0.0.0.0, dn_rpc_address=iotdb-1): the port is the
+// entry's port variable when set, else its documented port. The bind may
+// be a host name, which a bridge network cannot bind: the listener keeps
+// it, with its scope, for the planner to judge.
+func (f *finder) tableBind(v scalarValue, e *ImageInfo) {
+	host := strings.TrimSpace(v.value)
+	a := ParseAddress(host)
+	if a.Scope == ScopeUnknown {
+		return
+	}
+	port, from := 0, ""
+	for _, name := range e.PortVars {
+		for k, pv := range f.env {
+			if strings.EqualFold(k, name) {
+				if n, err := strconv.Atoi(strings.TrimSpace(pv.value)); err == nil && n > 0 && n < 65536 {
+					port, from = n, pv.key+"="+strings.TrimSpace(pv.value)
+				}
+			}
+		}
+	}
+	if port == 0 && len(e.Ports) > 0 {
+		if n, _, _, err := parsePortRange(e.Ports[0]); err == nil {
+			port, from = n, fmt.Sprintf("%s's documented port %d (%s)", e.Name, n, e.Source())
+		}
+	}
+	ref := AddressRef{Service: f.sf.Name, Field: v.field, Host: a.Host, Port: port, Role: RoleListen,
+		Token: host, PortFrom: from, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+	if a.Scope == ScopeLoopback || a.Scope == ScopeAll || a.IsHostGateway() {
+		f.sf.Refs = append(f.sf.Refs, ref)
+	}
+	if port == 0 {
+		return
+	}
+	detail := v.key + "=" + host
+	if from != "" {
+		detail += " with " + from
+	}
+	f.sf.addListener(StaticListener{Protocol: "tcp", Port: port, Address: strings.Trim(host, "[]"), Node: v.node, File: v.file, BindText: host,
+		Evidence: Evidence{Kind: "environment", Where: ref.Pos.String(), Detail: detail}})
 }
 
 func kindOf(field string) string {
@@ -404,22 +615,23 @@ func (sf *ServiceFacts) addListener(l StaticListener) {
 	sf.Listeners = append(sf.Listeners, l)
 }
 
-// scanFlags reads --port/--bind style flags from command and entrypoint.
-func scanFlags(sf *ServiceFacts, values []scalarValue) {
+// scanFlags reads --port/--bind style flags from command and entrypoint,
+// and "-c name=value" settings (postgres -c listen_addresses=localhost
+// -c port=5433), as the image table and the flags' names say.
+func (f *finder) scanFlags(values []scalarValue) {
+	sf := f.sf
+	type tok struct {
+		s  string
+		sv scalarValue
+	}
 	for _, field := range []string{"command", "entrypoint"} {
-		var toks []struct {
-			s  string
-			sv scalarValue
-		}
+		var toks []tok
 		for _, v := range values {
 			if v.field != field {
 				continue
 			}
-			for _, t := range strings.Fields(v.value) {
-				toks = append(toks, struct {
-					s  string
-					sv scalarValue
-				}{strings.Trim(t, `"'`), v})
+			for _, w := range splitWords(v.value) {
+				toks = append(toks, tok{w, v})
 			}
 		}
 		var port int
@@ -427,33 +639,38 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 		for i := 0; i < len(toks); i++ {
 			name, val, hasVal := strings.Cut(toks[i].s, "=")
 			if !strings.HasPrefix(name, "-") {
-				continue
-			}
-			flag := strings.ToLower(strings.TrimLeft(name, "-"))
-			if !hasVal && i+1 < len(toks) && !strings.HasPrefix(toks[i+1].s, "-") {
+				if !hasVal || i == 0 || toks[i-1].s != "-c" {
+					continue
+				}
+				// -c name=value: a setting, read as a flag of that name
+			} else if !hasVal && i+1 < len(toks) && !strings.HasPrefix(toks[i+1].s, "-") {
 				val = toks[i+1].s
 			}
 			sv := toks[i].sv
+			valNode := sv
+			if !hasVal && i+1 < len(toks) {
+				valNode = toks[i+1].sv
+			}
+			flag := strings.ToLower(strings.TrimLeft(name, "-"))
+			kind := f.flagKind(name)
 			switch {
-			case strings.HasSuffix(flag, "port") && !strings.Contains(flag, "advertis"):
+			case kind == flagAdvertise:
+				// an address told to others (SeaweedFS -ip): not a bind
+			case kind == flagPort || kind == flagOther && strings.HasSuffix(flag, "port") && !strings.Contains(flag, "advertis"):
 				if n, err := strconv.Atoi(val); err == nil && n > 0 && n < 65536 {
 					port = n
 					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
+						Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
 				}
-			case (strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
+			case (kind == flagBind || strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
 				n, _ := strconv.Atoi(strings.TrimPrefix(val, ":"))
 				sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-					Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
-			case flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip":
+					Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
+			case kind == flagBind || flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip" || strings.HasSuffix(flag, ".bind"):
 				h := val
-				valNode := sv
-				if !hasVal && i+1 < len(toks) {
-					valNode = toks[i+1].sv
-				}
-				if hh, pp, ok := strings.Cut(val, ":"); ok && !strings.Contains(pp, ":") {
-					if n, err := strconv.Atoi(pp); err == nil {
-						if IsLocalHost(hh) || IsBindAll(hh) {
+				if hh, pp, err := net.SplitHostPort(val); err == nil {
+					if n, err := strconv.Atoi(pp); err == nil && n > 0 && n < 65536 {
+						if bindable(hh, kind == flagBind) {
 							sf.addListener(StaticListener{Protocol: "tcp", Port: n, Address: strings.Trim(hh, "[]"), Node: valNode.node, File: valNode.file, BindText: hh,
 								Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
 						}
@@ -461,9 +678,9 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 					}
 					h = hh
 				}
-				if IsLocalHost(h) || IsBindAll(h) {
+				if bindable(h, kind == flagBind) {
 					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: valNode.node, File: valNode.file, BindText: h,
-						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
+						Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
 				}
 			}
 		}
@@ -472,6 +689,17 @@ func scanFlags(sf *ServiceFacts, values []scalarValue) {
 			sf.addListener(*bind)
 		}
 	}
+}
+
+// bindable reports whether h, given to a bind flag, is an address the
+// analysis records as a bind: this host's addresses for any flag whose
+// name says bind, and any address for a flag the image table names (a
+// host name there is what the program binds, which the planner must see).
+func bindable(h string, fromTable bool) bool {
+	if IsLocalHost(h) || IsBindAll(h) {
+		return true
+	}
+	return fromTable && ParseAddress(h).Scope != ScopeUnknown
 }
 
 // isColonPort reports whether s is ":PORT" (every interface).

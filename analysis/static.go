@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ type StaticListener struct {
 	// Address is the bind address when the configuration says it; "" when
 	// only the port is known.
 	Address string `json:"address,omitempty"`
+	// Scope classifies Address; ScopeUnknown (omitted) when Address is "".
+	Scope Scope `json:"scope,omitempty"`
 	// Node is the scalar that holds a literal bind address, when there is one.
 	Node     *yaml.Node       `json:"-"`
 	File     *load.SourceFile `json:"-"`
@@ -201,8 +204,21 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 			sf.Published = append(sf.Published, s.Ports...)
 			scanConfig(c, sf, nodes)
 		}
+		for i := range sf.Listeners {
+			if a := sf.Listeners[i].Address; a != "" {
+				sf.Listeners[i].Scope = ParseAddress(a).Scope
+			}
+		}
 		sortListeners(sf.Listeners)
 		facts.Services[name] = sf
+	}
+	// a scheme:NAME:PORT reference to a service of the project is not a
+	// host outside the stack
+	for _, sf := range facts.Services {
+		sf.External = slices.DeleteFunc(sf.External, func(h string) bool { return facts.Services[h] != nil })
+		if len(sf.External) == 0 {
+			sf.External = nil
+		}
 	}
 	switch {
 	case images == nil:

@@ -19,30 +19,57 @@ const maxScriptDepth = 3
 // parenthesis) is split at white space instead, with quotes trimmed: a
 // command compose would run anyway is better read approximately than not
 // at all, and what is found there is still evidence with a position.
-func splitWords(s string) []string { return splitWordsDepth(s, 0) }
-
-func splitWordsDepth(s string, depth int) []string {
+func splitWords(s string) []string {
 	var out []string
+	for _, c := range splitCommands(s) {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// splitCommands is splitWords keeping the simple commands apart:
+// "a x && b y" is [[a x] [b y]], and a script given to sh -c starts
+// commands of its own.
+func splitCommands(s string) [][]string { return splitCommandsDepth(s, 0) }
+
+func splitCommandsDepth(s string, depth int) [][]string {
+	var out [][]string
 	for rest := s; strings.TrimSpace(rest) != ""; {
 		p := shellwords.NewParser()
 		words, err := p.Parse(rest)
 		if err != nil {
+			var cmd []string
 			for _, w := range strings.Fields(rest) {
 				if w = strings.Trim(w, `"'`); w != "" {
-					out = append(out, w)
+					cmd = append(cmd, w)
 				}
+			}
+			if len(cmd) > 0 {
+				out = append(out, cmd)
 			}
 			break
 		}
+		var cmd []string
 		for _, w := range words {
 			if w == "" {
 				continue // "" or '': an empty argument says nothing
 			}
 			if depth < maxScriptDepth && strings.ContainsAny(w, " \t\n") {
-				out = append(out, splitWordsDepth(w, depth+1)...)
+				inner := splitCommandsDepth(w, depth+1)
+				if len(inner) > 0 {
+					cmd = append(cmd, inner[0]...)
+					if len(cmd) > 0 {
+						out = append(out, cmd)
+					}
+					out = append(out, inner[1:]...)
+					cmd = nil
+				}
 				continue
 			}
-			out = append(out, w)
+			cmd = append(cmd, w)
+		}
+		if len(cmd) > 0 {
+			out = append(out, cmd)
 		}
 		off := runeOffset(rest, p.Position) // Position counts runes
 		if off < 0 {
@@ -58,6 +85,38 @@ func splitWordsDepth(s string, depth int) []string {
 		rest = next
 	}
 	return out
+}
+
+// launchers run the program named by the next word: "exec gunicorn",
+// "python manage.py", "python -m uvicorn".
+var launchers = map[string]bool{
+	"exec": true, "nohup": true, "env": true, "python": true, "python3": true, "node": true, "-m": true,
+	"poetry": true, "run": true, "uv": true, "pipenv": true, "bundle": true, "gosu": true, "su-exec": true, "tini": true, "--": true,
+}
+
+// programWords returns the words of a simple command that name the
+// program it runs: its first word after VAR=value assignments, and the
+// words after launchers (exec, python, python -m, ...).
+func programWords(cmd []string) []string {
+	var out []string
+	i := 0
+	for i < len(cmd) && strings.Contains(cmd[i], "=") && !strings.HasPrefix(cmd[i], "-") {
+		i++
+	}
+	for ; i < len(cmd); i++ {
+		out = append(out, cmd[i])
+		if !launchers[cmd[i]] && !launchers[pathBase(cmd[i])] {
+			break
+		}
+	}
+	return out
+}
+
+func pathBase(w string) string {
+	if i := strings.LastIndexByte(w, '/'); i >= 0 {
+		return w[i+1:]
+	}
+	return w
 }
 
 // runeOffset returns the byte offset of the n-th rune of s (counted as
