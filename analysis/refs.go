@@ -96,6 +96,7 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 			for _, w := range programWords(cmd) {
 				if e := LookupProgram(w); e != nil && !slices.Contains(f.known, e) {
 					f.known = append(f.known, e)
+					sf.programs = append(sf.programs, programUse{word: w, field: v.field, where: v.file.PosOf(v.node).String(), info: e})
 				}
 			}
 			for _, w := range cmd {

@@ -89,7 +89,24 @@ type ServiceFacts struct {
 	Published []types.ServicePortConfig `json:"published,omitempty"`
 	Refs      []AddressRef              `json:"refs,omitempty"`
 	// External is true when the configuration names hosts outside the stack.
-	External []string `json:"external,omitempty"`
+	External   []string `json:"external,omitempty"`
+	Privileged bool     `json:"privileged,omitempty"`
+	Pid        string   `json:"pid,omitempty"`
+	// HostNeeds are the signs that the service needs the host network,
+	// each with its evidence; the planner judges them.
+	HostNeeds []HostNeed `json:"host_needs,omitempty"`
+	// NetworkModeFrom is set when a variable chooses network_mode
+	// (network_mode: ${NETMODE:-host}): the file alone does not say
+	// whether the service runs on the host network.
+	NetworkModeFrom *VariableChoice `json:"network_mode_from,omitempty"`
+	// programs are the table's programs that command and entrypoint run.
+	programs []programUse
+}
+
+// programUse is a program of the image table named in a command.
+type programUse struct {
+	word, field, where string
+	info               *ImageInfo
 }
 
 // HostNetwork reports whether the service runs on the host network, by
@@ -129,7 +146,7 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 	var imageErr error
 	for name, s := range all {
 		sf := &ServiceFacts{Name: name, NetworkMode: s.NetworkMode, Image: s.Image, Profiles: s.Profiles,
-			CapAdd: append([]string(nil), s.CapAdd...)}
+			CapAdd: append([]string(nil), s.CapAdd...), Privileged: s.Privileged, Pid: s.Pid}
 		for key := range s.Networks {
 			if hostNets[key] {
 				sf.HostNetworkKey = key
@@ -204,12 +221,14 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 			sf.Published = append(sf.Published, s.Ports...)
 			scanConfig(c, sf, nodes)
 		}
+		sf.NetworkModeFrom = networkModeChoice(nodes, s.NetworkMode)
 		for i := range sf.Listeners {
 			if a := sf.Listeners[i].Address; a != "" {
 				sf.Listeners[i].Scope = ParseAddress(a).Scope
 			}
 		}
 		sortListeners(sf.Listeners)
+		sf.HostNeeds = hostNeeds(sf, nodes)
 		facts.Services[name] = sf
 	}
 	// a scheme:NAME:PORT reference to a service of the project is not a
