@@ -36,6 +36,18 @@ type finder struct {
 	// flags are every flag name written in command and entrypoint, to
 	// tell -ip (advertised) from -ip.bind (the bind flag).
 	flags map[string]bool
+	// others are the names of the project's other services and the base
+	// names of their images: a PORT variable named after one of them
+	// (OTBR_WEB_PORT in a helper, beside service otbr) is that service's
+	// port, not this one's.
+	others map[string]bool
+}
+
+// ownerName is the form service and image names are compared in with the
+// first word of a variable name.
+func ownerName(s string) string {
+	s = strings.ToLower(pathBase(ImageName(s)))
+	return strings.NewReplacer("-", "", "_", "", ".", "").Replace(s)
 }
 
 // scanConfig finds listeners and address references in a service's
@@ -84,7 +96,20 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 	for _, k := range keys {
 		values = append(values, env[k])
 	}
-	f := &finder{sf: sf, env: env, flags: map[string]bool{}}
+	f := &finder{sf: sf, env: env, flags: map[string]bool{}, others: map[string]bool{}}
+	for name, s := range c.Project.AllServices() {
+		if name == sf.Name {
+			continue
+		}
+		f.others[ownerName(name)] = true
+		if s.Image != "" {
+			f.others[ownerName(s.Image)] = true
+		}
+	}
+	delete(f.others, ownerName(sf.Name))
+	if sf.Image != "" {
+		delete(f.others, ownerName(sf.Image))
+	}
 	if e := LookupImage(sf.Image); e != nil {
 		f.known = append(f.known, e)
 	}
@@ -453,6 +478,12 @@ func (f *finder) scanValue(v scalarValue) {
 		if roleOfKey(k) == RoleAdvertise {
 			return
 		}
+		if first, _, ok := strings.Cut(k, "_"); ok && f.others[ownerName(first)] {
+			return // another service's port (OTBR_WEB_PORT beside otbr)
+		}
+		if e := LookupImage(sf.Image); e != nil && slices.ContainsFunc(e.PortVars, func(pv string) bool { return strings.EqualFold(pv, k) }) {
+			sf.portMoved = true
+		}
 		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
 			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
 		return
@@ -660,6 +691,9 @@ func (f *finder) scanFlags(values []scalarValue) {
 			case kind == flagPort || kind == flagOther && strings.HasSuffix(flag, "port") && !strings.Contains(flag, "advertis"):
 				if n, err := strconv.Atoi(val); err == nil && n > 0 && n < 65536 {
 					port = n
+					if e := LookupImage(sf.Image); e != nil && slices.Contains(e.PortFlags, name) {
+						sf.portMoved = true
+					}
 					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
 						Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
 				}

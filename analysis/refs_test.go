@@ -254,3 +254,52 @@ func TestExternalExcludesServices(t *testing.T) {
 		t.Errorf("External = %v", got)
 	}
 }
+
+// fakeImages answers ExposedPorts from a map, as the engine would.
+type fakeImages map[string][]string
+
+func (f fakeImages) ExposedPorts(image string) ([]string, bool, error) {
+	p, ok := f[image]
+	return p, ok, nil
+}
+
+// TestConfiguredPortReplacesImagePort: postgres -c port=5433 listens on
+// 5433, not on the 5432 the image exposes (issue 10 item 5).
+func TestConfiguredPortReplacesImagePort(t *testing.T) {
+	c, _ := analyzeYAML(t, "services:\n  db:\n    image: postgres:16\n    network_mode: host\n    command: postgres -c listen_addresses=localhost -c port=5433\n")
+	f := Analyze(c, fakeImages{"postgres:16": {"5432/tcp"}})
+	got := listenerText(f.Services["db"].Listeners)
+	if !contains(got, "tcp/5433@localhost loopback bind=localhost") || contains(got, "tcp/5432@ unknown") {
+		t.Errorf("listeners = %v", got)
+	}
+	// without the port setting, the image's port stays
+	c, _ = analyzeYAML(t, "services:\n  db:\n    image: postgres:16\n    network_mode: host\n    command: postgres -c listen_addresses=localhost\n")
+	f = Analyze(c, fakeImages{"postgres:16": {"5432/tcp"}})
+	if got := listenerText(f.Services["db"].Listeners); !contains(got, "tcp/5432@ unknown") {
+		t.Errorf("listeners = %v", got)
+	}
+}
+
+// TestOtherServicesPortVariable: OTBR_WEB_PORT in a setup helper is the
+// port of service otbr, not the helper's (issue 10 item 8).
+func TestOtherServicesPortVariable(t *testing.T) {
+	_, f := analyzeYAML(t, `services:
+  otbr:
+    image: openthread/otbr
+    network_mode: host
+    environment:
+      OTBR_WEB_PORT: "8080"
+  setup:
+    image: example/setup:1
+    network_mode: host
+    environment:
+      OTBR_WEB_PORT: "8080"
+      SETUP_PORT: "9000"
+`)
+	if got := listenerText(f.Services["setup"].Listeners); contains(got, "tcp/8080@ unknown") || !contains(got, "tcp/9000@ unknown") {
+		t.Errorf("setup listeners = %v", got)
+	}
+	if got := listenerText(f.Services["otbr"].Listeners); !contains(got, "tcp/8080@ unknown") {
+		t.Errorf("otbr listeners = %v", got)
+	}
+}

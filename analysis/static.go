@@ -101,6 +101,10 @@ type ServiceFacts struct {
 	NetworkModeFrom *VariableChoice `json:"network_mode_from,omitempty"`
 	// programs are the table's programs that command and entrypoint run.
 	programs []programUse
+	// portMoved is set when the configuration sets the image's port flag
+	// or variable (postgres -c port=5433): the port the image exposes by
+	// default is then not where it listens.
+	portMoved bool
 }
 
 // programUse is a program of the image table named in a command.
@@ -220,6 +224,11 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 		} else {
 			sf.Published = append(sf.Published, s.Ports...)
 			scanConfig(c, sf, nodes)
+		}
+		if e := LookupImage(s.Image); e != nil && sf.portMoved {
+			sf.Listeners = slices.DeleteFunc(sf.Listeners, func(l StaticListener) bool {
+				return l.Evidence.Kind == "image" && slices.Contains(e.Ports, strconv.Itoa(l.Port))
+			})
 		}
 		sf.NetworkModeFrom = networkModeChoice(nodes, s.NetworkMode)
 		for i := range sf.Listeners {
