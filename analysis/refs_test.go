@@ -60,6 +60,21 @@ func contains(list []string, want string) bool {
 	return false
 }
 
+// expectLines checks that got has every line of want and none of not.
+func expectLines(t *testing.T, what string, got, want, not []string) {
+	t.Helper()
+	for _, w := range want {
+		if !contains(got, w) {
+			t.Errorf("missing %s %q; got:\n  %s", what, w, strings.Join(got, "\n  "))
+		}
+	}
+	for _, b := range not {
+		if contains(got, b) {
+			t.Errorf("unexpected %s %q; got:\n  %s", what, b, strings.Join(got, "\n  "))
+		}
+	}
+}
+
 // TestReferenceForms: every form the one reference finder reads, in
 // environment (map and list), command, entrypoint and healthcheck.
 func TestReferenceForms(t *testing.T) {
@@ -126,17 +141,7 @@ func TestReferenceForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, f := analyzeYAML(t, "services:\n  app:\n    image: example/app:1\n    network_mode: host\n"+tt.service+"\n")
-			got := refText(f.Services["app"].Refs)
-			for _, want := range tt.refs {
-				if !contains(got, want) {
-					t.Errorf("missing ref %q; got:\n  %s", want, strings.Join(got, "\n  "))
-				}
-			}
-			for _, bad := range tt.noRefs {
-				if contains(got, bad) {
-					t.Errorf("unexpected ref %q", bad)
-				}
-			}
+			expectLines(t, "ref", refText(f.Services["app"].Refs), tt.refs, tt.noRefs)
 		})
 	}
 }
@@ -200,17 +205,7 @@ func TestListenerFacts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, f := analyzeYAML(t, "services:\n  app:\n    network_mode: host\n"+tt.service+"\n")
-			got := listenerText(f.Services["app"].Listeners)
-			for _, want := range tt.want {
-				if !contains(got, want) {
-					t.Errorf("missing listener %q; got:\n  %s", want, strings.Join(got, "\n  "))
-				}
-			}
-			for _, bad := range tt.not {
-				if contains(got, bad) {
-					t.Errorf("unexpected listener %q; got:\n  %s", bad, strings.Join(got, "\n  "))
-				}
-			}
+			expectLines(t, "listener", listenerText(f.Services["app"].Listeners), tt.want, tt.not)
 		})
 	}
 }
