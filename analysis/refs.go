@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/unhost/unhost/load"
@@ -25,6 +26,17 @@ type scalarValue struct {
 	// prevWord the argument before it, whatever it is.
 	prevFlag, prevWord string
 }
+
+// pos is where the value is written; zero when it comes from the loaded
+// model alone (AnalyzeProject).
+func (v scalarValue) pos() load.Pos {
+	if v.file == nil || v.node == nil {
+		return load.Pos{}
+	}
+	return v.file.PosOf(v.node)
+}
+
+func (v scalarValue) where() string { return v.pos().String() }
 
 // finder finds the addresses of one service's configuration. known are
 // the image-table entries that apply to it: its image's, and those of the
@@ -52,9 +64,12 @@ func ownerName(s string) string {
 
 // scanConfig finds listeners and address references in a service's
 // environment, command, entrypoint and healthcheck.
-func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
+func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model types.ServiceConfig) {
 	var values []scalarValue
 	env := map[string]scalarValue{}
+	if nodes == nil {
+		values, env = modelValues(model)
+	}
 	for _, nr := range nodes {
 		m := nr.Node
 		if e := load.MapValue(m, "environment"); e != nil {
@@ -97,7 +112,7 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 		values = append(values, env[k])
 	}
 	f := &finder{sf: sf, env: env, flags: map[string]bool{}, others: map[string]bool{}}
-	for name, s := range c.Project.AllServices() {
+	for name, s := range p.AllServices() {
 		if name == sf.Name {
 			continue
 		}
@@ -121,7 +136,7 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 			for _, w := range programWords(cmd) {
 				if e := LookupProgram(w); e != nil && !slices.Contains(f.known, e) {
 					f.known = append(f.known, e)
-					sf.programs = append(sf.programs, programUse{word: w, field: v.field, where: v.file.PosOf(v.node).String(), info: e})
+					sf.programs = append(sf.programs, programUse{word: w, field: v.field, where: v.where(), info: e})
 				}
 			}
 			for _, w := range cmd {
@@ -138,6 +153,34 @@ func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
 	f.scanFlags(values)
 	sort.Strings(sf.External)
 	sf.External = slices.Compact(sf.External)
+}
+
+// modelValues are the values of a service as loaded (interpolated, with
+// no source positions): what AnalyzeProject reads.
+func modelValues(s types.ServiceConfig) ([]scalarValue, map[string]scalarValue) {
+	env := map[string]scalarValue{}
+	for k, v := range s.Environment {
+		if v != nil {
+			env[k] = scalarValue{field: "environment." + k, key: k, value: *v}
+		}
+	}
+	var values []scalarValue
+	words := func(field string, argv []string) {
+		prev, word := "", ""
+		for _, a := range argv {
+			values = append(values, scalarValue{field: field, value: a, prevFlag: prev, prevWord: word})
+			prev, word = "", a
+			if strings.HasPrefix(a, "-") && !strings.Contains(a, "=") {
+				prev = a
+			}
+		}
+	}
+	words("command", s.Command)
+	words("entrypoint", s.Entrypoint)
+	if s.HealthCheck != nil && len(s.HealthCheck.Test) > 0 {
+		words("healthcheck.test", s.HealthCheck.Test)
+	}
+	return values, env
 }
 
 func commandValues(f *load.SourceFile, v *yaml.Node, field string) []scalarValue {
@@ -376,7 +419,7 @@ func (f *finder) scanValue(v scalarValue) {
 					end = m.end + 1 + len(varRe.FindString(val[m.end+1:]))
 				}
 				sf.Refs = append(sf.Refs, AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Scheme: scheme,
-					Role: RoleConnect, Token: val[m.hostStart:end], Variable: varRe.FindString(val[m.hostStart:end]), Pos: v.file.PosOf(v.node), File: v.file, Node: v.node})
+					Role: RoleConnect, Token: val[m.hostStart:end], Variable: varRe.FindString(val[m.hostStart:end]), Pos: v.pos(), File: v.file, Node: v.node})
 			}
 			continue
 		}
@@ -433,7 +476,7 @@ func (f *finder) scanValue(v scalarValue) {
 			hostTok = portStr
 		}
 		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Port: port, Scheme: scheme,
-			Role: r, Token: hostTok, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+			Role: r, Token: hostTok, Pos: v.pos(), File: v.file, Node: v.node}
 		if !IsLocalHost(host) {
 			if r == RoleConnect && (strings.Contains(host, ".") || scheme != "") {
 				sf.External = append(sf.External, strings.Trim(host, "[]"))
@@ -442,11 +485,11 @@ func (f *finder) scanValue(v scalarValue) {
 		sf.Refs = append(sf.Refs, ref)
 		if r == RoleAdvertise && IsLocalHost(host) && v.key != "" && selfAdvertised(v.key) {
 			sf.addListener(StaticListener{Protocol: "tcp", Port: port,
-				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.where(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
 		}
 		if r == RoleListen {
 			l := StaticListener{Protocol: proto, Port: port, Address: strings.Trim(host, "[]"),
-				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}}
+				Evidence: Evidence{Kind: kindOf(v.field), Where: v.where(), Detail: v.field + " binds " + hostTok}}
 			if !m.portOnly {
 				l.Node, l.File, l.BindText = v.node, v.file, host
 			}
@@ -461,7 +504,7 @@ func (f *finder) scanValue(v scalarValue) {
 	if roleOfKey(k) == RoleListen && isColonPort(strings.TrimSpace(val)) {
 		n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(val), ":"))
 		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+			Evidence: Evidence{Kind: "environment", Where: v.where(), Detail: v.key + "=" + val}})
 		return
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && (isPortKey(k) || images().portVars[k] != nil) {
@@ -485,7 +528,7 @@ func (f *finder) scanValue(v scalarValue) {
 			sf.portMoved = true
 		}
 		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
+			Evidence: Evidence{Kind: "environment", Where: v.where(), Detail: v.key + "=" + val}})
 		return
 	}
 	if e := images().bindVars[k]; e != nil {
@@ -496,7 +539,7 @@ func (f *finder) scanValue(v scalarValue) {
 		host := strings.TrimSpace(val)
 		prefix := hostPrefix(k)
 		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Role: roleOfKey(k),
-			Token: host, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+			Token: host, Pos: v.pos(), File: v.file, Node: v.node}
 		if ref.Role == RoleConnect && serverPrefix(prefix) {
 			ref.Role = RoleListen // SERVER_HTTP_ADDR, HTTP_HOST: the service's own address
 		}
@@ -561,7 +604,7 @@ func (f *finder) tableBind(v scalarValue, e *ImageInfo) {
 		}
 	}
 	ref := AddressRef{Service: f.sf.Name, Field: v.field, Host: a.Host, Port: port, Role: RoleListen,
-		Token: host, PortFrom: from, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
+		Token: host, PortFrom: from, Pos: v.pos(), File: v.file, Node: v.node}
 	if a.Scope == ScopeLoopback || a.Scope == ScopeAll || a.IsHostGateway() {
 		f.sf.Refs = append(f.sf.Refs, ref)
 	}
@@ -695,19 +738,19 @@ func (f *finder) scanFlags(values []scalarValue) {
 						sf.portMoved = true
 					}
 					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-						Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
+						Evidence: Evidence{Kind: field, Where: valNode.where(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
 				}
 			case (kind == flagBind || strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
 				n, _ := strconv.Atoi(strings.TrimPrefix(val, ":"))
 				sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-					Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
+					Evidence: Evidence{Kind: field, Where: valNode.where(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
 			case kind == flagBind || flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip" || strings.HasSuffix(flag, ".bind"):
 				h := val
 				if hh, pp, err := net.SplitHostPort(val); err == nil {
 					if n, err := strconv.Atoi(pp); err == nil && n > 0 && n < 65536 {
 						if bindable(hh, kind == flagBind) {
 							sf.addListener(StaticListener{Protocol: "tcp", Port: n, Address: strings.Trim(hh, "[]"), Node: valNode.node, File: valNode.file, BindText: hh,
-								Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
+								Evidence: Evidence{Kind: field, Where: valNode.where(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
 						}
 						continue
 					}
@@ -715,7 +758,7 @@ func (f *finder) scanFlags(values []scalarValue) {
 				}
 				if bindable(h, kind == flagBind) {
 					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: valNode.node, File: valNode.file, BindText: h,
-						Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
+						Evidence: Evidence{Kind: field, Where: valNode.where(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
 				}
 			}
 		}
@@ -778,7 +821,7 @@ func scanHealthcheck(sf *ServiceFacts, v scalarValue) {
 			return
 		}
 		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "healthcheck", Where: v.file.PosOf(v.node).String(), Detail: "healthcheck probes port " + port}})
+			Evidence: Evidence{Kind: "healthcheck", Where: v.where(), Detail: "healthcheck probes port " + port}})
 	}
 	for _, m := range healthHostPortRe.FindAllStringSubmatch(v.value, -1) {
 		add(m[2])

@@ -298,3 +298,53 @@ func TestOtherServicesPortVariable(t *testing.T) {
 		t.Errorf("otbr listeners = %v", got)
 	}
 }
+
+// TestAnalyzeProjectAgrees: the facts read from the loaded model alone
+// (what verify has) find the same references and listeners as those read
+// from the files, without positions.
+func TestAnalyzeProjectAgrees(t *testing.T) {
+	c, fromFiles := analyzeYAML(t, `services:
+  api:
+    image: example/api:1
+    network_mode: host
+    environment:
+      UPSTREAMS: tcp:localhost:15432,tcp:cache:16379,tcp:telemetry:18125
+    command: gunicorn -b 127.0.0.1:8001 app:app
+  web:
+    image: example/web:1
+    environment:
+      - API=http://api:8001/v1
+      - LISTEN=tcp:127.0.0.1:19001
+    command: ["python", "manage.py", "runserver", "127.0.0.1:8000"]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8000/health"]
+  cache:
+    image: redis:7
+`)
+	fromModel := AnalyzeProject(c.Project, nil)
+	for _, name := range fromFiles.Names() {
+		a := refText(fromFiles.Services[name].Refs)
+		b := refText(fromModel.Services[name].Refs)
+		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("%s refs differ:\nfiles:\n  %s\nmodel:\n  %s", name, strings.Join(a, "\n  "), strings.Join(b, "\n  "))
+		}
+		a, b = listenerText(fromFiles.Services[name].Listeners), listenerText(fromModel.Services[name].Listeners)
+		for i := range a {
+			a[i], _, _ = strings.Cut(a[i], " bind=")
+		}
+		for i := range b {
+			b[i], _, _ = strings.Cut(b[i], " bind=")
+		}
+		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("%s listeners differ:\nfiles:\n  %s\nmodel:\n  %s", name, strings.Join(a, "\n  "), strings.Join(b, "\n  "))
+		}
+		for _, r := range fromModel.Services[name].Refs {
+			if r.Pos.Line != 0 || r.Node != nil {
+				t.Errorf("%s: model ref with a position: %+v", name, r)
+			}
+		}
+	}
+	if len(fromModel.Services["api"].Refs) < 3 {
+		t.Errorf("api refs from the model: %v", refText(fromModel.Services["api"].Refs))
+	}
+}

@@ -143,9 +143,20 @@ func (f *Facts) Names() []string {
 
 // Analyze gathers the static facts of every service of the project.
 func Analyze(c *load.Compose, images ImageInspector) *Facts {
+	return analyze(c.Project, c.ServiceNodes, images)
+}
+
+// AnalyzeProject gathers the same facts from a project loaded by
+// compose-go alone (the stack verify runs): values are read as loaded,
+// interpolated, and carry no source positions.
+func AnalyzeProject(p *types.Project, images ImageInspector) *Facts {
+	return analyze(p, func(string) []load.NodeRef { return nil }, images)
+}
+
+func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images ImageInspector) *Facts {
 	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
-	all := c.Project.AllServices()
-	hostNets := HostNetworkKeys(c)
+	all := p.AllServices()
+	hostNets := ProjectHostNetworkKeys(p)
 	imagesSeen, imagesMissing := 0, 0
 	var imageErr error
 	for name, s := range all {
@@ -165,7 +176,7 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 		for _, d := range s.Devices {
 			sf.Devices = append(sf.Devices, d.Source)
 		}
-		nodes := c.ServiceNodes(name)
+		nodes := nodesOf(name)
 		if sf.HostNetwork() {
 			for _, r := range coalescePorts(s.Ports) {
 				l := portListener(r.first)
@@ -208,7 +219,7 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 					}
 				}
 			}
-			scanConfig(c, sf, nodes)
+			scanConfig(p, sf, nodes, s)
 			if !fromImage && len(sf.Listeners) == 0 {
 				// nothing else is known: a well-known image's documented
 				// ports, rather than publishing nothing
@@ -223,7 +234,7 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 			}
 		} else {
 			sf.Published = append(sf.Published, s.Ports...)
-			scanConfig(c, sf, nodes)
+			scanConfig(p, sf, nodes, s)
 		}
 		if e := LookupImage(s.Image); e != nil && sf.portMoved {
 			sf.Listeners = slices.DeleteFunc(sf.Listeners, func(l StaticListener) bool {
