@@ -64,3 +64,26 @@ func TestNetworkModeVariable(t *testing.T) {
 		t.Errorf("plain network_mode reported as chosen by a variable")
 	}
 }
+
+func TestDependsOn(t *testing.T) {
+	_, f := analyzeYAML(t, `services:
+  kafka:
+    image: bitnami/kafka
+    network_mode: host
+    depends_on: [zookeeper, db]
+    environment:
+      KAFKA_ZOOKEEPER_CONNECT: 127.0.0.1:2181
+  zookeeper:
+    image: bitnami/zookeeper
+    network_mode: host
+  db:
+    image: postgres:16
+`)
+	if got := strings.Join(f.Services["kafka"].DependsOn, ","); got != "db,zookeeper" {
+		t.Errorf("DependsOn = %q", got)
+	}
+	// the sibling's documented port is known without an engine (item 6)
+	if got := listenerText(f.Services["zookeeper"].Listeners); !contains(got, "tcp/2181@ unknown") {
+		t.Errorf("zookeeper listeners = %v", got)
+	}
+}

@@ -89,7 +89,10 @@ type ServiceFacts struct {
 	Published []types.ServicePortConfig `json:"published,omitempty"`
 	Refs      []AddressRef              `json:"refs,omitempty"`
 	// External is true when the configuration names hosts outside the stack.
-	External   []string `json:"external,omitempty"`
+	External []string `json:"external,omitempty"`
+	// DependsOn are the services it depends on, sorted: where a localhost
+	// reference most plausibly points, and networks it must share.
+	DependsOn  []string `json:"depends_on,omitempty"`
 	Privileged bool     `json:"privileged,omitempty"`
 	Pid        string   `json:"pid,omitempty"`
 	// HostNeeds are the signs that the service needs the host network,
@@ -162,6 +165,10 @@ func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images Image
 	for name, s := range all {
 		sf := &ServiceFacts{Name: name, NetworkMode: s.NetworkMode, Image: s.Image, Profiles: s.Profiles,
 			CapAdd: append([]string(nil), s.CapAdd...), Privileged: s.Privileged, Pid: s.Pid}
+		for dep := range s.DependsOn {
+			sf.DependsOn = append(sf.DependsOn, dep)
+		}
+		sort.Strings(sf.DependsOn)
 		for key := range s.Networks {
 			if hostNets[key] {
 				sf.HostNetworkKey = key
