@@ -230,13 +230,14 @@ func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images Image
 			if !fromImage && len(sf.Listeners) == 0 {
 				// nothing else is known: a well-known image's documented
 				// ports, rather than publishing nothing
+				info := LookupImage(s.Image)
 				for _, e := range KnownImagePorts(s.Image) {
 					port, end, proto, err := parsePortRange(e)
 					if err != nil {
 						continue
 					}
 					sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
-						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port; neither the image nor the configuration says more)", ImageName(s.Image), e)}})
+						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port, %s; neither the image nor the configuration says more)", ImageName(s.Image), e, info.Source())}})
 				}
 			}
 		} else {
