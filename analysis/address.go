@@ -135,8 +135,11 @@ func IsLoopback(h string) bool { return ParseAddress(h).Scope == ScopeLoopback }
 func IsBindAll(h string) bool { return ParseAddress(h).Scope == ScopeAll }
 
 // IsLocalHost reports whether h means "this host" to a service on the
-// host network: loopback, every interface, or the host gateway.
+// host network: loopback, every interface, or the host gateway. "" and
+// "0" are left out: they bind every interface when a bind flag says so,
+// but as the host of "0:1000" in free text they are more often something
+// else (chown 0:1000).
 func IsLocalHost(h string) bool {
 	a := ParseAddress(h)
-	return a.Scope == ScopeLoopback || a.Scope == ScopeAll && a.Host != "" || a.IsHostGateway()
+	return a.Scope == ScopeLoopback || a.Scope == ScopeAll && a.Host != "" && a.Host != "0" || a.IsHostGateway()
 }

@@ -57,6 +57,7 @@ func TestAddressPredicates(t *testing.T) {
 		{"::", false, true, true},
 		{"", false, true, false},
 		{"*", false, true, true},
+		{"0", false, true, false},
 		{"host.docker.internal", false, false, true},
 		{"gateway.docker.internal", false, false, true},
 		{"172.17.0.1", false, false, true},

@@ -167,6 +167,9 @@ func TestListenerFacts(t *testing.T) {
 		{"gunicorn --bind 0:5000", `    image: example/app:1
     command: gunicorn --bind 0:5000 manage:app`,
 			[]string{"tcp/5000@0 all-interfaces bind=0"}, nil},
+		{"chown is not an address", `    image: example/app:1
+    command: sh -c "chown 0:1000 /data && exec app"`,
+			nil, []string{"tcp/1000@0 all-interfaces bind=0", "tcp/1000@ unknown"}},
 		{"runserver (item 4)", `    image: example/app:1
     command: python manage.py runserver 127.0.0.1:8000`,
 			[]string{"tcp/8000@127.0.0.1 loopback bind=127.0.0.1"}, nil},
