@@ -75,12 +75,14 @@ func hostNeeds(sf *ServiceFacts, nodes []load.NodeRef) []HostNeed {
 		out = append(out, HostNeed{Kind: "image", Reason: why, Source: src, Quote: q,
 			Evidence: Evidence{Kind: "image", Where: w, Detail: fmt.Sprintf("image %s: %s (%s)", sf.Image, why, src)}})
 	}
+	seen := map[*ImageInfo]bool{LookupImage(sf.Image): true}
 	for _, p := range sf.programs {
-		if p.info.HostNetwork == "" || p.info == LookupImage(sf.Image) {
-			continue
+		if p.info.HostNetwork == "" || seen[p.info] {
+			continue // one need per program: its first sign is enough evidence
 		}
+		seen[p.info] = true
 		out = append(out, HostNeed{Kind: "program", Reason: p.info.HostNetwork, Source: p.info.Source(), Quote: p.word,
-			Evidence: Evidence{Kind: p.field, Where: p.where, Detail: fmt.Sprintf("%s runs %s: %s (%s)", p.field, p.word, p.info.HostNetwork, p.info.Source())}})
+			Evidence: Evidence{Kind: p.field, Where: p.where, Detail: fmt.Sprintf("%s %s %s (%s): %s (%s)", p.field, p.how, p.word, p.info.Name, p.info.HostNetwork, p.info.Source())}})
 	}
 	if sf.Privileged {
 		w, q := where("privileged")

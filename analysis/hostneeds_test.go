@@ -25,6 +25,8 @@ func TestHostNeeds(t *testing.T) {
 		{"node-exporter image (item 2)", "    image: prom/node-exporter:v1.8.0", "image"},
 		{"coturn image and range (item 2)", "    image: coturn/coturn\n    ports: [\"49152-65535:49152-65535/udp\"]", "image,port-range"},
 		{"shairport-sync program (item 2)", "    image: example/airplay:1\n    command: [\"shairport-sync\", \"-v\"]", "program"},
+		{"ROS 2 by its DDS variables (item 2)", "    image: example/robot:1\n    environment:\n      ROS_DOMAIN_ID: \"42\"\n      RMW_IMPLEMENTATION: rmw_cyclonedds_cpp", "program"},
+		{"ROS 2 by a DDS variable, list form", "    image: example/robot:1\n    environment:\n      - FASTRTPS_DEFAULT_PROFILES_FILE=/shm-only.xml", "program"},
 		{"privileged (item 3)", "    image: docker:dind\n    privileged: true", "privileged"},
 		{"dae privileged and pid host (item 3)", "    image: daeuniverse/dae\n    privileged: true\n    pid: host", "pid,privileged"},
 		{"net caps", "    image: example/sniffer:1\n    cap_add: [NET_ADMIN, SYS_TIME, cap_net_raw]", "cap_add,cap_add"},

@@ -26,6 +26,7 @@ type ImageInfo struct {
 	ListenArgs     []string `yaml:"listen_args"`
 	BindVars       []string `yaml:"bind_vars"`
 	PortVars       []string `yaml:"port_vars"`
+	Vars           []string `yaml:"vars"`
 	Sources        []string `yaml:"sources"`
 }
 
@@ -47,6 +48,7 @@ type imageTable struct {
 	byProgram map[string]*ImageInfo
 	bindVars  map[string]*ImageInfo // upper-cased
 	portVars  map[string]*ImageInfo // upper-cased
+	vars      map[string]*ImageInfo // as written: environment names are case-sensitive
 }
 
 var (
@@ -74,7 +76,7 @@ func loadImageTable() (*imageTable, error) {
 		return nil, err
 	}
 	t := &imageTable{byImage: map[string]*ImageInfo{}, byProgram: map[string]*ImageInfo{},
-		bindVars: map[string]*ImageInfo{}, portVars: map[string]*ImageInfo{}}
+		bindVars: map[string]*ImageInfo{}, portVars: map[string]*ImageInfo{}, vars: map[string]*ImageInfo{}}
 	for _, n := range names {
 		data, err := imageFiles.ReadFile("images/" + n.Name())
 		if err != nil {
@@ -110,6 +112,9 @@ func loadImageTable() (*imageTable, error) {
 			for _, v := range e.PortVars {
 				t.portVars[strings.ToUpper(v)] = e
 			}
+			for _, v := range e.Vars {
+				t.vars[v] = e
+			}
 		}
 	}
 	return t, nil
@@ -138,7 +143,7 @@ func (i *ImageInfo) check() error {
 			return fmt.Errorf("port %q: %w", p, err)
 		}
 	}
-	if len(i.Ports) == 0 && i.HostNetwork == "" && len(i.BindFlags)+len(i.PortFlags)+len(i.AdvertiseFlags)+len(i.ListenArgs)+len(i.BindVars)+len(i.PortVars) == 0 {
+	if len(i.Ports) == 0 && i.HostNetwork == "" && len(i.BindFlags)+len(i.PortFlags)+len(i.AdvertiseFlags)+len(i.ListenArgs)+len(i.BindVars)+len(i.PortVars)+len(i.Vars) == 0 {
 		return fmt.Errorf("says nothing")
 	}
 	return nil
@@ -160,6 +165,10 @@ func LookupProgram(word string) *ImageInfo {
 	}
 	return images().byProgram[word]
 }
+
+// LookupVar returns the table entry of the program that reads an
+// environment variable only it reads (ROS_DOMAIN_ID), or nil.
+func LookupVar(name string) *ImageInfo { return images().vars[name] }
 
 // ImageEntries returns every entry of the table, in file order.
 func ImageEntries() []*ImageInfo { return images().entries }

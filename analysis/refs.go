@@ -21,7 +21,9 @@ type scalarValue struct {
 	node  *yaml.Node
 	field string // environment.KEY, command, entrypoint, healthcheck.test
 	key   string // environment key, "" otherwise
-	value string // for "K=V" list items: V
+	// keyNode is the key of a mapping entry (environment: {KEY: value}).
+	keyNode *yaml.Node
+	value   string // for "K=V" list items: V
 	// prevFlag is the command-line flag before this argument, if any;
 	// prevWord the argument before it, whatever it is.
 	prevFlag, prevWord string
@@ -80,7 +82,7 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 					if v.Kind != yaml.ScalarNode {
 						continue
 					}
-					env[k.Value] = scalarValue{file: nr.File, node: v, field: "environment." + k.Value, key: k.Value, value: v.Value}
+					env[k.Value] = scalarValue{file: nr.File, node: v, keyNode: k, field: "environment." + k.Value, key: k.Value, value: v.Value}
 				}
 			case yaml.SequenceNode:
 				for _, item := range e.Content {
@@ -112,6 +114,16 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 		values = append(values, env[k])
 	}
 	f := &finder{sf: sf, env: env, flags: map[string]bool{}, others: map[string]bool{}}
+	for _, k := range keys {
+		if e := LookupVar(k); e != nil {
+			v := env[k]
+			where := v.where()
+			if v.keyNode != nil {
+				where = v.file.PosOf(v.keyNode).String()
+			}
+			sf.programs = append(sf.programs, programUse{word: k, field: v.field, how: "sets", where: where, info: e})
+		}
+	}
 	for name, s := range p.AllServices() {
 		if name == sf.Name {
 			continue
@@ -136,7 +148,7 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 			for _, w := range programWords(cmd) {
 				if e := LookupProgram(w); e != nil && !slices.Contains(f.known, e) {
 					f.known = append(f.known, e)
-					sf.programs = append(sf.programs, programUse{word: w, field: v.field, where: v.where(), info: e})
+					sf.programs = append(sf.programs, programUse{word: w, field: v.field, how: "runs", where: v.where(), info: e})
 				}
 			}
 			for _, w := range cmd {

@@ -113,6 +113,7 @@ type ServiceFacts struct {
 // programUse is a program of the image table named in a command.
 type programUse struct {
 	word, field, where string
+	how                string // "runs" (a command word) or "sets" (a variable)
 	info               *ImageInfo
 }
 
