@@ -2,8 +2,12 @@ package analysis
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
 
 	"go.yaml.in/yaml/v4"
 
@@ -114,6 +118,7 @@ func hostNeeds(sf *ServiceFacts, nodes []load.NodeRef) []HostNeed {
 			Reason:   "it uses /dev/net/tun: a VPN or tunnel that routes through the host's network stack",
 			Evidence: Evidence{Kind: "devices", Where: w, Detail: "devices: " + d}})
 	}
+	out = append(out, sf.rangeNeeds...)
 	for _, l := range sf.Listeners {
 		end := l.PortEnd
 		if end < l.Port {
@@ -133,6 +138,99 @@ func hostNeeds(sf *ServiceFacts, nodes []load.NodeRef) []HostNeed {
 				Evidence: l.Evidence})
 		}
 	}
+	return out
+}
+
+// minPortRe and maxPortRe find the two ends of a port range a program
+// allocates from, named by a variable or a flag: KMS_MIN_PORT/KMS_MAX_PORT,
+// RTP_PORT_MIN/RTP_PORT_MAX, --min-port/--max-port (coturn). Group 1 is the
+// prefix that pairs them.
+var (
+	minPortRe = regexp.MustCompile(`(?i)^(.*?)[-_.]?(?:min[-_.]?port|port[-_.]?min)$`)
+	maxPortRe = regexp.MustCompile(`(?i)^(.*?)[-_.]?(?:max[-_.]?port|port[-_.]?max)$`)
+)
+
+// rangeEnd is one end of a port range as written.
+type rangeEnd struct {
+	port  int
+	where string
+	quote string // the variable or flag as written
+}
+
+// portRangeNeeds finds port ranges given by a pair of MIN/MAX variables or
+// flags (media servers and TURN relays allocate their RTP or relay ports
+// from them). A range wider than largeRange is a host need: publishing it
+// costs a proxy and firewall rules per port. Values are read as loaded
+// (interpolated) when the model has them.
+func portRangeNeeds(keys []string, env map[string]scalarValue, values []scalarValue, model types.ServiceConfig) []HostNeed {
+	mins, maxs := map[string]rangeEnd{}, map[string]rangeEnd{}
+	note := func(name, val, where, quote string) {
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil || n <= 0 || n > 65535 {
+			return
+		}
+		if m := minPortRe.FindStringSubmatch(name); m != nil {
+			mins[strings.ToLower(m[1])] = rangeEnd{n, where, quote}
+		} else if m := maxPortRe.FindStringSubmatch(name); m != nil {
+			maxs[strings.ToLower(m[1])] = rangeEnd{n, where, quote}
+		}
+	}
+	for _, k := range keys {
+		v := env[k]
+		val := v.value
+		if mv, ok := model.Environment[k]; ok && mv != nil {
+			val = *mv
+		}
+		where := v.where()
+		if v.keyNode != nil {
+			where = v.file.PosOf(v.keyNode).String()
+		}
+		note(k, val, where, k)
+	}
+	loaded := map[string]string{} // flag -> value, from the loaded argv
+	for _, argv := range [][]string{model.Entrypoint, model.Command} {
+		for i, a := range argv {
+			name, val, ok := strings.Cut(a, "=")
+			if !ok && i+1 < len(argv) {
+				val = argv[i+1]
+			}
+			if strings.HasPrefix(name, "-") {
+				loaded[name] = val
+			}
+		}
+	}
+	for _, v := range values {
+		if v.field != "command" && v.field != "entrypoint" {
+			continue
+		}
+		words := splitWords(v.value)
+		for i, w := range words {
+			name, val, ok := strings.Cut(w, "=")
+			if !strings.HasPrefix(name, "-") {
+				continue
+			}
+			if !ok && i+1 < len(words) {
+				val = words[i+1]
+			}
+			if lv, ok := loaded[name]; ok {
+				val = lv
+			}
+			note(strings.TrimLeft(name, "-"), val, v.where(), name)
+		}
+	}
+	var out []HostNeed
+	for prefix, lo := range mins {
+		hi, ok := maxs[prefix]
+		if !ok || hi.port < lo.port {
+			continue
+		}
+		if n := hi.port - lo.port + 1; n > largeRange {
+			out = append(out, HostNeed{Kind: "port-range", Quote: lo.quote,
+				Reason:   fmt.Sprintf("it allocates ports from a range of %d (%s=%d to %s=%d): Docker runs one proxy process and firewall rules per published port", n, lo.quote, lo.port, hi.quote, hi.port),
+				Evidence: Evidence{Kind: "port-range", Where: lo.where, Detail: fmt.Sprintf("%s=%d and %s=%d", lo.quote, lo.port, hi.quote, hi.port)}})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Reason < out[j].Reason })
 	return out
 }
 

@@ -114,6 +114,7 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 		values = append(values, env[k])
 	}
 	f := &finder{sf: sf, env: env, flags: map[string]bool{}, others: map[string]bool{}}
+	sf.rangeNeeds = portRangeNeeds(keys, env, values, model)
 	for _, k := range keys {
 		if e := LookupVar(k); e != nil {
 			v := env[k]

@@ -108,6 +108,8 @@ type ServiceFacts struct {
 	// or variable (postgres -c port=5433): the port the image exposes by
 	// default is then not where it listens.
 	portMoved bool
+	// rangeNeeds are port ranges set by MIN/MAX variables or flags.
+	rangeNeeds []HostNeed
 }
 
 // programUse is a program of the image table named in a command.
