@@ -150,6 +150,12 @@ var (
 	maxPortRe = regexp.MustCompile(`(?i)^(.*?)[-_.]?(?:max[-_.]?port|port[-_.]?max)$`)
 )
 
+// rangeName is a quick test before minPortRe and maxPortRe.
+func rangeName(name string) bool {
+	l := strings.ToLower(name)
+	return strings.Contains(l, "port") && (strings.Contains(l, "min") || strings.Contains(l, "max"))
+}
+
 // rangeEnd is one end of a port range as written.
 type rangeEnd struct {
 	port  int
@@ -162,9 +168,12 @@ type rangeEnd struct {
 // from them). A range wider than largeRange is a host need: publishing it
 // costs a proxy and firewall rules per port. Values are read as loaded
 // (interpolated) when the model has them.
-func portRangeNeeds(keys []string, env map[string]scalarValue, values []scalarValue, model types.ServiceConfig) []HostNeed {
+func portRangeNeeds(keys []string, env map[string]scalarValue, values []scalarValue, model types.ServiceConfig, split func(string) []string) []HostNeed {
 	mins, maxs := map[string]rangeEnd{}, map[string]rangeEnd{}
 	note := func(name, val, where, quote string) {
+		if !rangeName(name) {
+			return
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(val))
 		if err != nil || n <= 0 || n > 65535 {
 			return
@@ -176,6 +185,9 @@ func portRangeNeeds(keys []string, env map[string]scalarValue, values []scalarVa
 		}
 	}
 	for _, k := range keys {
+		if !rangeName(k) {
+			continue
+		}
 		v := env[k]
 		val := v.value
 		if mv, ok := model.Environment[k]; ok && mv != nil {
@@ -203,7 +215,7 @@ func portRangeNeeds(keys []string, env map[string]scalarValue, values []scalarVa
 		if v.field != "command" && v.field != "entrypoint" {
 			continue
 		}
-		words := splitWords(v.value)
+		words := split(v.value)
 		for i, w := range words {
 			name, val, ok := strings.Cut(w, "=")
 			if !strings.HasPrefix(name, "-") {

@@ -205,6 +205,19 @@ var registryAliases = map[string]string{"lscr.io": "docker.io"}
 // "ghcr.io/koush/scrypted". A reference that does not parse (an
 // uninterpolated variable) is returned lower-cased.
 func ImageName(image string) string {
+	if n, ok := imageNames.Load(image); ok {
+		return n.(string)
+	}
+	n := imageName(image)
+	imageNames.Store(image, n)
+	return n
+}
+
+// imageNames caches ImageName: a project names few distinct images, each
+// asked for many times (parsing a reference is a regular expression).
+var imageNames sync.Map
+
+func imageName(image string) string {
 	s := strings.ToLower(strings.TrimSpace(image))
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {

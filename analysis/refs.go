@@ -54,19 +54,75 @@ type finder struct {
 	// names of their images: a PORT variable named after one of them
 	// (OTBR_WEB_PORT in a helper, beside service otbr) is that service's
 	// port, not this one's.
-	others map[string]bool
+	others owners
+	// self are this service's name and image base name, as ownerName.
+	self [2]string
+	// split caches splitCommands of command values, read several times.
+	split map[string][][]string
+}
+
+// commands returns the simple commands of a command value, split once.
+func (f *finder) commands(val string) [][]string {
+	if c, ok := f.split[val]; ok {
+		return c
+	}
+	c := splitCommands(val)
+	if f.split == nil {
+		f.split = map[string][][]string{}
+	}
+	f.split[val] = c
+	return c
+}
+
+// words returns the words of a command value, split once.
+func (f *finder) words(val string) []string {
+	var out []string
+	for _, c := range f.commands(val) {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// owners counts, by ownerName, the services of a project named so or
+// running an image so named. It is computed once per project.
+type owners map[string]int
+
+func projectOwners(all types.Services) owners {
+	o := owners{}
+	for name, s := range all {
+		n := ownerName(name)
+		o[n]++
+		if s.Image != "" {
+			if in := imageOwnerName(s.Image); in != n {
+				o[in]++
+			}
+		}
+	}
+	return o
+}
+
+// isOther reports whether a variable's first word names another service
+// of the project (or its image) than this one.
+func (f *finder) isOther(word string) bool {
+	n := ownerName(word)
+	return n != f.self[0] && n != f.self[1] && f.others[n] > 0
 }
 
 // ownerName is the form service and image names are compared in with the
 // first word of a variable name.
 func ownerName(s string) string {
-	s = strings.ToLower(pathBase(ImageName(s)))
-	return strings.NewReplacer("-", "", "_", "", ".", "").Replace(s)
+	return ownerPunct.Replace(strings.ToLower(s))
 }
+
+// imageOwnerName is ownerName of an image's base name ("openthread/otbr"
+// is "otbr").
+func imageOwnerName(image string) string { return ownerName(pathBase(ImageName(image))) }
+
+var ownerPunct = strings.NewReplacer("-", "", "_", "", ".", "")
 
 // scanConfig finds listeners and address references in a service's
 // environment, command, entrypoint and healthcheck.
-func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model types.ServiceConfig) {
+func scanConfig(others owners, sf *ServiceFacts, nodes []load.NodeRef, model types.ServiceConfig) {
 	var values []scalarValue
 	env := map[string]scalarValue{}
 	if nodes == nil {
@@ -113,8 +169,11 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 	for _, k := range keys {
 		values = append(values, env[k])
 	}
-	f := &finder{sf: sf, env: env, flags: map[string]bool{}, others: map[string]bool{}}
-	sf.rangeNeeds = portRangeNeeds(keys, env, values, model)
+	f := &finder{sf: sf, env: env, others: others, self: [2]string{ownerName(sf.Name), ownerName(sf.Name)}}
+	if sf.Image != "" {
+		f.self[1] = imageOwnerName(sf.Image)
+	}
+	sf.rangeNeeds = portRangeNeeds(keys, env, values, model, f.words)
 	for _, k := range keys {
 		if e := LookupVar(k); e != nil {
 			v := env[k]
@@ -125,19 +184,6 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 			sf.programs = append(sf.programs, programUse{word: k, field: v.field, how: "sets", where: where, info: e})
 		}
 	}
-	for name, s := range p.AllServices() {
-		if name == sf.Name {
-			continue
-		}
-		f.others[ownerName(name)] = true
-		if s.Image != "" {
-			f.others[ownerName(s.Image)] = true
-		}
-	}
-	delete(f.others, ownerName(sf.Name))
-	if sf.Image != "" {
-		delete(f.others, ownerName(sf.Image))
-	}
 	if e := LookupImage(sf.Image); e != nil {
 		f.known = append(f.known, e)
 	}
@@ -145,7 +191,7 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 		if v.field != "command" && v.field != "entrypoint" {
 			continue
 		}
-		for _, cmd := range splitCommands(v.value) {
+		for _, cmd := range f.commands(v.value) {
 			for _, w := range programWords(cmd) {
 				if e := LookupProgram(w); e != nil && !slices.Contains(f.known, e) {
 					f.known = append(f.known, e)
@@ -154,6 +200,9 @@ func scanConfig(p *types.Project, sf *ServiceFacts, nodes []load.NodeRef, model 
 			}
 			for _, w := range cmd {
 				if name, _, _ := strings.Cut(w, "="); strings.HasPrefix(name, "-") {
+					if f.flags == nil {
+						f.flags = map[string]bool{}
+					}
 					f.flags[name] = true
 				}
 			}
@@ -534,7 +583,7 @@ func (f *finder) scanValue(v scalarValue) {
 		if roleOfKey(k) == RoleAdvertise {
 			return
 		}
-		if first, _, ok := strings.Cut(k, "_"); ok && f.others[ownerName(first)] {
+		if first, _, ok := strings.Cut(k, "_"); ok && f.isOther(first) {
 			return // another service's port (OTBR_WEB_PORT beside otbr)
 		}
 		if e := LookupImage(sf.Image); e != nil && slices.ContainsFunc(e.PortVars, func(pv string) bool { return strings.EqualFold(pv, k) }) {
@@ -718,7 +767,7 @@ func (f *finder) scanFlags(values []scalarValue) {
 			if v.field != field {
 				continue
 			}
-			for _, w := range splitWords(v.value) {
+			for _, w := range f.words(v.value) {
 				toks = append(toks, tok{w, v})
 			}
 		}

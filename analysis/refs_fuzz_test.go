@@ -27,7 +27,7 @@ func FuzzFinder(f *testing.F) {
 			}
 		}
 		sf := &ServiceFacts{Name: "s"}
-		fd := &finder{sf: sf, env: map[string]scalarValue{}, flags: map[string]bool{}, others: map[string]bool{}}
+		fd := &finder{sf: sf, env: map[string]scalarValue{}, flags: map[string]bool{}, others: owners{}}
 		v := scalarValue{field: "command", value: val}
 		if key != "" {
 			v = scalarValue{field: "environment." + key, key: key, value: val}

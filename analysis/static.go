@@ -162,6 +162,7 @@ func AnalyzeProject(p *types.Project, images ImageInspector) *Facts {
 func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images ImageInspector) *Facts {
 	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
 	all := p.AllServices()
+	others := projectOwners(all)
 	hostNets := ProjectHostNetworkKeys(p)
 	imagesSeen, imagesMissing := 0, 0
 	var imageErr error
@@ -229,7 +230,7 @@ func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images Image
 					}
 				}
 			}
-			scanConfig(p, sf, nodes, s)
+			scanConfig(others, sf, nodes, s)
 			if !fromImage && len(sf.Listeners) == 0 {
 				// nothing else is known: a well-known image's documented
 				// ports, rather than publishing nothing
@@ -245,7 +246,7 @@ func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images Image
 			}
 		} else {
 			sf.Published = append(sf.Published, s.Ports...)
-			scanConfig(p, sf, nodes, s)
+			scanConfig(others, sf, nodes, s)
 		}
 		if e := LookupImage(s.Image); e != nil && sf.portMoved {
 			sf.Listeners = slices.DeleteFunc(sf.Listeners, func(l StaticListener) bool {

@@ -33,6 +33,13 @@ func splitWords(s string) []string {
 func splitCommands(s string) [][]string { return splitCommandsDepth(s, 0) }
 
 func splitCommandsDepth(s string, depth int) [][]string {
+	if !strings.ContainsAny(s, " \t\n\r'\"\\;&|<>()`") {
+		// one word as it is (an item of an argv list, most often)
+		if s == "" {
+			return nil
+		}
+		return [][]string{{s}}
+	}
 	var out [][]string
 	for rest := s; strings.TrimSpace(rest) != ""; {
 		p := shellwords.NewParser()
