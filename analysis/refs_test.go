@@ -270,6 +270,12 @@ func TestConfiguredPortReplacesImagePort(t *testing.T) {
 	if !contains(got, "tcp/5433@localhost loopback bind=localhost") || contains(got, "tcp/5432@ unknown") {
 		t.Errorf("listeners = %v", got)
 	}
+	// PGPORT moves it too (the server reads it as its default port)
+	c, _ = analyzeYAML(t, "services:\n  db:\n    image: postgres:16\n    network_mode: host\n    environment:\n      PGPORT: \"5433\"\n")
+	f = Analyze(c, fakeImages{"postgres:16": {"5432/tcp"}})
+	if got := listenerText(f.Services["db"].Listeners); !contains(got, "tcp/5433@ unknown") || contains(got, "tcp/5432@ unknown") {
+		t.Errorf("listeners = %v", got)
+	}
 	// without the port setting, the image's port stays
 	c, _ = analyzeYAML(t, "services:\n  db:\n    image: postgres:16\n    network_mode: host\n    command: postgres -c listen_addresses=localhost\n")
 	f = Analyze(c, fakeImages{"postgres:16": {"5432/tcp"}})
