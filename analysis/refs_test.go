@@ -357,3 +357,37 @@ func TestAnalyzeProjectAgrees(t *testing.T) {
 		t.Errorf("api refs from the model: %v", refText(fromModel.Services["api"].Refs))
 	}
 }
+
+func TestLiteralBind(t *testing.T) {
+	_, f := analyzeYAML(t, `services:
+  app:
+    image: example/app:1
+    network_mode: host
+    environment:
+      - LISTEN=tcp:19000,tcp:127.0.0.1:19001
+      - CACHE=localhost:6379
+      - V6=[::1]:8080
+`)
+	sf := f.Services["app"]
+	tests := []struct {
+		addr  string
+		port  int
+		token string
+		ok    bool
+	}{
+		{"127.0.0.1", 19001, "127.0.0.1:19001", true},
+		{"::ffff:127.0.0.1", 19001, "127.0.0.1:19001", true},
+		{"::1", 8080, "[::1]:8080", true},
+		{"127.0.0.1", 6379, "", false}, // written as localhost, not literally
+		{"127.0.0.1", 19000, "", false},
+	}
+	for _, tt := range tests {
+		r, ok := sf.LiteralBind(tt.addr, tt.port)
+		if ok != tt.ok || r.Token != tt.token {
+			t.Errorf("LiteralBind(%s, %d) = %q, %v; want %q, %v", tt.addr, tt.port, r.Token, ok, tt.token, tt.ok)
+		}
+		if ok && r.Pos.Line != 6 && r.Pos.Line != 8 {
+			t.Errorf("LiteralBind(%s, %d) at %v", tt.addr, tt.port, r.Pos)
+		}
+	}
+}

@@ -490,3 +490,22 @@ func coalescePorts(ports []types.ServicePortConfig) []portRun {
 	}
 	return out
 }
+
+// LiteralBind returns the text in the service's own configuration that
+// writes addr:port literally (tcp:127.0.0.1:19001, --listen 127.0.0.1:19001,
+// LISTEN_ADDR=[::1]:8080): when a runtime listener is seen on that address,
+// this literal is its bind, and the one to rewrite (issue 10 item 12).
+// Addresses compare as ParseAddress normalises them ([::1] is ::1,
+// ::ffff:127.0.0.1 is 127.0.0.1); a name does not match an IP.
+func (s *ServiceFacts) LiteralBind(addr string, port int) (AddressRef, bool) {
+	want := ParseAddress(addr)
+	for _, r := range s.Refs {
+		if r.Port != port || r.Node == nil || r.PortFrom != "" {
+			continue
+		}
+		if got := ParseAddress(r.Host); got.Host == want.Host && got.Scope == want.Scope && strings.HasSuffix(r.Token, ":"+strconv.Itoa(port)) {
+			return r, true
+		}
+	}
+	return AddressRef{}, false
+}
