@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 )
 
@@ -38,9 +39,9 @@ func (e *EngineImages) Close() error { return e.cli.Close() }
 func (e *EngineImages) ExposedPorts(image string) ([]string, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	info, _, err := e.cli.ImageInspectWithRaw(ctx, image)
+	info, err := e.cli.ImageInspect(ctx, image)
 	if err != nil {
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("inspect image %s: %w", image, err)

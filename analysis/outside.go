@@ -99,17 +99,17 @@ func scanFileAddresses(path, show string) []OutsideRef {
 		if t := strings.TrimSpace(text); strings.HasPrefix(t, "#") || strings.HasPrefix(t, "//") || strings.HasPrefix(t, ";") {
 			continue
 		}
-		for _, m := range addrRe.FindAllStringSubmatchIndex(text, -1) {
-			host := text[m[6]:m[7]]
-			if m[8] < 0 || !IsLocalHost(host) {
+		for _, m := range findAddrs(text) {
+			host := m.host
+			if m.port == "" || m.portOnly || !IsLocalHost(host) {
 				continue
 			}
-			port, err := strconv.Atoi(text[m[8]:m[9]])
+			port, err := strconv.Atoi(m.port)
 			if err != nil || port <= 0 || port > 65535 {
 				continue
 			}
-			tok := host + ":" + text[m[8]:m[9]]
-			col := utf8.RuneCountInString(text[:m[6]]) + 1
+			tok := host + ":" + m.port
+			col := utf8.RuneCountInString(text[:m.hostStart]) + 1
 			out = append(out, OutsideRef{Pos: load.Pos{File: show, Line: line, Col: col}, Token: tok, Host: strings.Trim(host, "[]"), Port: port})
 		}
 	}

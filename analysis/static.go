@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,6 +27,8 @@ type StaticListener struct {
 	// Address is the bind address when the configuration says it; "" when
 	// only the port is known.
 	Address string `json:"address,omitempty"`
+	// Scope classifies Address; ScopeUnknown (omitted) when Address is "".
+	Scope Scope `json:"scope,omitempty"`
 	// Node is the scalar that holds a literal bind address, when there is one.
 	Node     *yaml.Node       `json:"-"`
 	File     *load.SourceFile `json:"-"`
@@ -89,6 +90,33 @@ type ServiceFacts struct {
 	Refs      []AddressRef              `json:"refs,omitempty"`
 	// External is true when the configuration names hosts outside the stack.
 	External []string `json:"external,omitempty"`
+	// DependsOn are the services it depends on, sorted: where a localhost
+	// reference most plausibly points, and networks it must share.
+	DependsOn  []string `json:"depends_on,omitempty"`
+	Privileged bool     `json:"privileged,omitempty"`
+	Pid        string   `json:"pid,omitempty"`
+	// HostNeeds are the signs that the service needs the host network,
+	// each with its evidence; the planner judges them.
+	HostNeeds []HostNeed `json:"host_needs,omitempty"`
+	// NetworkModeFrom is set when a variable chooses network_mode
+	// (network_mode: ${NETMODE:-host}): the file alone does not say
+	// whether the service runs on the host network.
+	NetworkModeFrom *VariableChoice `json:"network_mode_from,omitempty"`
+	// programs are the table's programs that command and entrypoint run.
+	programs []programUse
+	// portMoved is set when the configuration sets the image's port flag
+	// or variable (postgres -c port=5433): the port the image exposes by
+	// default is then not where it listens.
+	portMoved bool
+	// rangeNeeds are port ranges set by MIN/MAX variables or flags.
+	rangeNeeds []HostNeed
+}
+
+// programUse is a program of the image table named in a command.
+type programUse struct {
+	word, field, where string
+	how                string // "runs" (a command word) or "sets" (a variable)
+	info               *ImageInfo
 }
 
 // HostNetwork reports whether the service runs on the host network, by
@@ -121,14 +149,30 @@ func (f *Facts) Names() []string {
 
 // Analyze gathers the static facts of every service of the project.
 func Analyze(c *load.Compose, images ImageInspector) *Facts {
+	return analyze(c.Project, c.ServiceNodes, images)
+}
+
+// AnalyzeProject gathers the same facts from a project loaded by
+// compose-go alone (the stack verify runs): values are read as loaded,
+// interpolated, and carry no source positions.
+func AnalyzeProject(p *types.Project, images ImageInspector) *Facts {
+	return analyze(p, func(string) []load.NodeRef { return nil }, images)
+}
+
+func analyze(p *types.Project, nodesOf func(string) []load.NodeRef, images ImageInspector) *Facts {
 	facts := &Facts{Services: map[string]*ServiceFacts{}, ImageMetadata: "not requested"}
-	all := c.Project.AllServices()
-	hostNets := HostNetworkKeys(c)
+	all := p.AllServices()
+	others := projectOwners(all)
+	hostNets := ProjectHostNetworkKeys(p)
 	imagesSeen, imagesMissing := 0, 0
 	var imageErr error
 	for name, s := range all {
 		sf := &ServiceFacts{Name: name, NetworkMode: s.NetworkMode, Image: s.Image, Profiles: s.Profiles,
-			CapAdd: append([]string(nil), s.CapAdd...)}
+			CapAdd: append([]string(nil), s.CapAdd...), Privileged: s.Privileged, Pid: s.Pid}
+		for dep := range s.DependsOn {
+			sf.DependsOn = append(sf.DependsOn, dep)
+		}
+		sort.Strings(sf.DependsOn)
 		for key := range s.Networks {
 			if hostNets[key] {
 				sf.HostNetworkKey = key
@@ -143,7 +187,7 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 		for _, d := range s.Devices {
 			sf.Devices = append(sf.Devices, d.Source)
 		}
-		nodes := c.ServiceNodes(name)
+		nodes := nodesOf(name)
 		if sf.HostNetwork() {
 			for _, r := range coalescePorts(s.Ports) {
 				l := portListener(r.first)
@@ -186,25 +230,46 @@ func Analyze(c *load.Compose, images ImageInspector) *Facts {
 					}
 				}
 			}
-			scanConfig(c, sf, nodes)
+			scanConfig(others, sf, nodes, s)
 			if !fromImage && len(sf.Listeners) == 0 {
 				// nothing else is known: a well-known image's documented
 				// ports, rather than publishing nothing
+				info := LookupImage(s.Image)
 				for _, e := range KnownImagePorts(s.Image) {
 					port, end, proto, err := parsePortRange(e)
 					if err != nil {
 						continue
 					}
 					sf.Listeners = append(sf.Listeners, StaticListener{Protocol: proto, Port: port, PortEnd: end,
-						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port; neither the image nor the configuration says more)", ImageName(s.Image), e)}})
+						Evidence: Evidence{Kind: "image-default", Detail: fmt.Sprintf("%s listens on %s by default (its documented port, %s; neither the image nor the configuration says more)", ImageName(s.Image), e, info.Source())}})
 				}
 			}
 		} else {
 			sf.Published = append(sf.Published, s.Ports...)
-			scanConfig(c, sf, nodes)
+			scanConfig(others, sf, nodes, s)
+		}
+		if e := LookupImage(s.Image); e != nil && sf.portMoved {
+			sf.Listeners = slices.DeleteFunc(sf.Listeners, func(l StaticListener) bool {
+				return l.Evidence.Kind == "image" && slices.Contains(e.Ports, strconv.Itoa(l.Port))
+			})
+		}
+		sf.NetworkModeFrom = networkModeChoice(nodes, s.NetworkMode)
+		for i := range sf.Listeners {
+			if a := sf.Listeners[i].Address; a != "" {
+				sf.Listeners[i].Scope = ParseAddress(a).Scope
+			}
 		}
 		sortListeners(sf.Listeners)
+		sf.HostNeeds = hostNeeds(sf, nodes)
 		facts.Services[name] = sf
+	}
+	// a scheme:NAME:PORT reference to a service of the project is not a
+	// host outside the stack
+	for _, sf := range facts.Services {
+		sf.External = slices.DeleteFunc(sf.External, func(h string) bool { return facts.Services[h] != nil })
+		if len(sf.External) == 0 {
+			sf.External = nil
+		}
 	}
 	switch {
 	case images == nil:
@@ -341,499 +406,6 @@ func parsePortRange(s string) (port, end int, proto string, err error) {
 	return port, end, proto, nil
 }
 
-// scalarValue is a scalar in a service's configuration, with its context.
-type scalarValue struct {
-	file  *load.SourceFile
-	node  *yaml.Node
-	field string // environment.KEY, command, entrypoint, healthcheck.test
-	key   string // environment key, "" otherwise
-	value string // for "K=V" list items: V
-	// prevFlag is the command-line flag before this argument, if any.
-	prevFlag string
-}
-
-// scanConfig finds listeners and address references in a service's
-// environment, command, entrypoint and healthcheck.
-func scanConfig(c *load.Compose, sf *ServiceFacts, nodes []load.NodeRef) {
-	var values []scalarValue
-	env := map[string]scalarValue{}
-	for _, nr := range nodes {
-		m := nr.Node
-		if e := load.MapValue(m, "environment"); e != nil {
-			switch e.Kind {
-			case yaml.MappingNode:
-				for i := 0; i+1 < len(e.Content); i += 2 {
-					k, v := e.Content[i], e.Content[i+1]
-					if v.Kind != yaml.ScalarNode {
-						continue
-					}
-					env[k.Value] = scalarValue{file: nr.File, node: v, field: "environment." + k.Value, key: k.Value, value: v.Value}
-				}
-			case yaml.SequenceNode:
-				for _, item := range e.Content {
-					if item.Kind != yaml.ScalarNode {
-						continue
-					}
-					k, v, _ := strings.Cut(item.Value, "=")
-					env[k] = scalarValue{file: nr.File, node: item, field: "environment." + k, key: k, value: v}
-				}
-			}
-		}
-		for _, field := range []string{"command", "entrypoint"} {
-			if v := load.MapValue(m, field); v != nil {
-				values = append(values, commandValues(nr.File, v, field)...)
-			}
-		}
-		if hc := load.MapValue(m, "healthcheck"); hc != nil {
-			if t := load.MapValue(hc, "test"); t != nil {
-				values = append(values, commandValues(nr.File, t, "healthcheck.test")...)
-			}
-		}
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		values = append(values, env[k])
-	}
-	for _, v := range values {
-		scanValue(sf, v, env)
-	}
-	// command flags: --port N / --bind ADDR pairs
-	scanFlags(sf, values)
-	sort.Strings(sf.External)
-	sf.External = slices.Compact(sf.External)
-}
-
-func commandValues(f *load.SourceFile, v *yaml.Node, field string) []scalarValue {
-	var out []scalarValue
-	switch v.Kind {
-	case yaml.ScalarNode:
-		out = append(out, scalarValue{file: f, node: v, field: field, value: v.Value})
-	case yaml.SequenceNode:
-		prev := ""
-		for _, item := range v.Content {
-			if item.Kind == yaml.ScalarNode {
-				out = append(out, scalarValue{file: f, node: item, field: field, value: item.Value, prevFlag: prev})
-				prev = ""
-				if strings.HasPrefix(item.Value, "-") && !strings.Contains(item.Value, "=") {
-					prev = item.Value
-				}
-			}
-		}
-	}
-	return out
-}
-
-// clientFlagWords name a command-line flag whose address is where the
-// program connects; listenFlagWords one where it listens.
-var (
-	clientFlagWords = []string{"connect", "upstream", "target", "backend", "proxy", "remote", "peer", "join", "server",
-		"url", "broker", "dest", "forward", "mysql", "postgres", "pg", "mongo", "redis", "kafka", "zookeeper", "amqp",
-		"rabbit", "elastic", "db", "database", "master", "primary", "seed", "endpoint", "api"}
-	listenFlagWords = []string{"listen", "bind", "addr", "address", "tcp", "udp", "http", "port", "serve", "web", "metrics", "grpc"}
-)
-
-// flagRole says whether a flag's address argument is a listen address,
-// a connect address, or "" when the flag does not tell.
-func flagRole(flag string) string {
-	f := strings.ToLower(strings.TrimLeft(flag, "-"))
-	if f == "" {
-		return ""
-	}
-	for _, w := range clientFlagWords {
-		if strings.Contains(f, w) {
-			return RoleConnect
-		}
-	}
-	for _, w := range listenFlagWords {
-		if strings.Contains(f, w) {
-			return RoleListen
-		}
-	}
-	return ""
-}
-
-// flagBefore returns the flag that an address at byte i of a command
-// string belongs to: "--bind=ADDR" or "--bind ADDR".
-func flagBefore(val string, i int) string {
-	before := strings.TrimRight(val[:i], " ")
-	if strings.HasSuffix(before, "=") {
-		before = strings.TrimSuffix(before, "=")
-		if j := strings.LastIndexAny(before, " \t"); j >= 0 {
-			before = before[j+1:]
-		}
-		return before
-	}
-	fields := strings.Fields(before)
-	if len(fields) > 0 && strings.HasPrefix(fields[len(fields)-1], "-") {
-		return fields[len(fields)-1]
-	}
-	return ""
-}
-
-var varRe = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
-
-// addrRe finds host:port and scheme://host[:port] tokens.
-var addrRe = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_.\-@/\[])((?:([a-z][a-z0-9+.\-]*)://)?(?:[^\s/@'"]+@)?(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9_.\-]*)(?::(\d{1,5}))?)`)
-
-// LocalHosts are the addresses that mean "this host" to a host-network
-// service.
-func IsLocalHost(h string) bool {
-	h = strings.Trim(strings.ToLower(h), "[]")
-	switch h {
-	case "localhost", "::1", "0.0.0.0", "::", "host.docker.internal", "ip6-localhost", "gateway.docker.internal", "172.17.0.1":
-		return true
-	}
-	return strings.HasPrefix(h, "127.")
-}
-
-// IsBindAll reports whether h binds every interface.
-func IsBindAll(h string) bool {
-	h = strings.Trim(h, "[]")
-	return h == "0.0.0.0" || h == "::" || h == "*" || h == ""
-}
-
-// IsLoopback reports whether h is a loopback address or name.
-func IsLoopback(h string) bool {
-	h = strings.Trim(strings.ToLower(h), "[]")
-	return h == "localhost" || h == "::1" || h == "ip6-localhost" || strings.HasPrefix(h, "127.")
-}
-
-var defaultSchemePorts = map[string]int{
-	"http": 80, "https": 443, "ws": 80, "wss": 443, "postgres": 5432, "postgresql": 5432,
-	"mysql": 3306, "redis": 6379, "mongodb": 27017, "amqp": 5672, "mqtt": 1883, "nats": 4222,
-}
-
-// wellKnown are default ports for host variables that come without one.
-var wellKnown = map[string]int{
-	"DB": 5432, "DATABASE": 5432, "POSTGRES": 5432, "PG": 5432, "PGSQL": 5432, "POSTGRESQL": 5432,
-	"MYSQL": 3306, "MARIADB": 3306, "REDIS": 6379, "MONGO": 27017, "MONGODB": 27017,
-	"RABBITMQ": 5672, "AMQP": 5672, "ELASTICSEARCH": 9200, "MEMCACHED": 11211,
-	"INFLUX": 8086, "INFLUXDB": 8086, "MQTT": 1883, "ZOOKEEPER": 2181, "NATS": 4222,
-}
-
-func roleOfKey(key string) string {
-	k := strings.ToUpper(key)
-	switch {
-	case strings.Contains(k, "ADVERTIS") || strings.Contains(k, "ANNOUNCE") || strings.Contains(k, "PUBLIC") ||
-		strings.Contains(k, "EXTERNAL") || k == "BASE_URL" || strings.HasSuffix(k, "_BASE_URL") || k == "ROOT_URL" || strings.HasSuffix(k, "_ROOT_URL") ||
-		strings.HasSuffix(k, "SITE_URL") || strings.HasSuffix(k, "DOMAIN") || strings.Contains(k, "REDIRECT") ||
-		strings.Contains(k, "CALLBACK") || strings.Contains(k, "ORIGIN"):
-		return RoleAdvertise
-	case strings.Contains(k, "LISTEN") || strings.Contains(k, "BIND"):
-		return RoleListen
-	}
-	return RoleConnect
-}
-
-func scanValue(sf *ServiceFacts, v scalarValue, env map[string]scalarValue) {
-	val := v.value
-	role := RoleConnect
-	if v.key != "" {
-		role = roleOfKey(v.key)
-	}
-	if v.field == "healthcheck.test" {
-		role = RoleConnect
-		scanHealthcheck(sf, v)
-	}
-	found := false
-	for _, m := range addrRe.FindAllStringSubmatchIndex(val, -1) {
-		tok := val[m[2]:m[3]]
-		scheme := ""
-		if m[4] >= 0 {
-			scheme = strings.ToLower(val[m[4]:m[5]])
-		}
-		host := val[m[6]:m[7]]
-		portStr := ""
-		if m[8] >= 0 {
-			portStr = val[m[8]:m[9]]
-		}
-		if scheme == "" && portStr == "" {
-			continue
-		}
-		if m[3] < len(val) && val[m[3]] == '$' || strings.HasPrefix(val[m[3]:], ":$") || strings.Contains(tok, "$") {
-			// the address or port comes from a variable: say so where the
-			// host is this host, since the port cannot be resolved
-			if IsLocalHost(host) && !strings.Contains(host, "$") {
-				end := m[3]
-				if strings.HasPrefix(val[m[3]:], ":$") {
-					end = m[3] + 1 + len(varRe.FindString(val[m[3]+1:]))
-				}
-				sf.Refs = append(sf.Refs, AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Scheme: scheme,
-					Role: RoleConnect, Token: val[m[6]:end], Variable: varRe.FindString(val[m[6]:end]), Pos: v.file.PosOf(v.node), File: v.file, Node: v.node})
-			}
-			continue
-		}
-		port := 0
-		if portStr != "" {
-			port, _ = strconv.Atoi(portStr)
-		} else {
-			port = defaultSchemePorts[scheme]
-		}
-		if scheme == "" && !looksLikeHost(host) {
-			continue
-		}
-		if port <= 0 || port > 65535 {
-			if !IsLocalHost(host) && strings.Contains(host, ".") {
-				sf.External = append(sf.External, host)
-			}
-			continue
-		}
-		found = true
-		r := role
-		proto := "tcp"
-		if scheme == "udp" {
-			proto = "udp"
-		}
-		if (v.field == "command" || v.field == "entrypoint") && scheme == "" && (IsLocalHost(host) || IsBindAll(host)) {
-			flag := v.prevFlag
-			if f := flagBefore(val, m[2]); f != "" {
-				flag = f
-			}
-			if fr := flagRole(flag); fr != "" {
-				r = fr
-			}
-			if strings.Contains(strings.ToLower(flag), "udp") {
-				proto = "udp"
-			}
-		}
-		if m[9] >= 0 && m[9] < len(val) && val[m[9]] == ':' && m[9]+1 < len(val) && val[m[9]+1] >= '0' && val[m[9]+1] <= '9' {
-			// host:port:port, a server-list entry (ZooKeeper peers): the
-			// first port alone does not say whose it is
-			r = RoleServerList
-		}
-		if IsBindAll(host) && r == RoleConnect {
-			r = RoleListen
-		}
-		// the token to rewrite: host[:port] without scheme and userinfo
-		hostTok := host
-		if portStr != "" {
-			hostTok += ":" + portStr
-		}
-		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Port: port, Scheme: scheme,
-			Role: r, Token: hostTok, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
-		if !IsLocalHost(host) {
-			if r == RoleConnect && (strings.Contains(host, ".") || scheme != "") {
-				sf.External = append(sf.External, strings.Trim(host, "[]"))
-			}
-		}
-		sf.Refs = append(sf.Refs, ref)
-		if r == RoleAdvertise && IsLocalHost(host) {
-			sf.addListener(StaticListener{Protocol: "tcp", Port: port,
-				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " advertises " + hostTok + " (the port it listens on, usually)"}})
-		}
-		if r == RoleListen {
-			sf.addListener(StaticListener{Protocol: proto, Port: port, Address: strings.Trim(host, "[]"),
-				Node: v.node, File: v.file, BindText: host,
-				Evidence: Evidence{Kind: kindOf(v.field), Where: v.file.PosOf(v.node).String(), Detail: v.field + " binds " + hostTok}})
-		}
-	}
-	if found || v.key == "" {
-		return
-	}
-	// KEY_PORT=8080 and KEY_HOST=localhost pairs
-	k := strings.ToUpper(v.key)
-	if roleOfKey(k) == RoleListen && isColonPort(strings.TrimSpace(val)) {
-		n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(val), ":"))
-		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
-		return
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 65536 && isPortKey(k) {
-		prefix := strings.TrimSuffix(strings.TrimSuffix(k, "PORT"), "_")
-		if _, ok := hostSibling(env, prefix); ok && !strings.Contains(k, "LISTEN") && !strings.Contains(k, "BIND") && !serverPrefix(prefix) {
-			return // a client's port: handled with its host
-		}
-		if roleOfKey(k) == RoleAdvertise {
-			return
-		}
-		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "environment", Where: v.file.PosOf(v.node).String(), Detail: v.key + "=" + val}})
-		return
-	}
-	if isHostKey(k) && IsLocalHost(strings.TrimSpace(val)) {
-		host := strings.TrimSpace(val)
-		prefix := hostPrefix(k)
-		ref := AddressRef{Service: sf.Name, Field: v.field, Host: strings.Trim(host, "[]"), Role: roleOfKey(k),
-			Token: host, Pos: v.file.PosOf(v.node), File: v.file, Node: v.node}
-		if ref.Role == RoleConnect && serverPrefix(prefix) {
-			ref.Role = RoleListen // SERVER_HTTP_ADDR, HTTP_HOST: the service's own address
-		}
-		if IsBindAll(host) && ref.Role == RoleConnect {
-			ref.Role = RoleListen
-		}
-		if pv, ok := portSibling(env, prefix); ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(pv.value)); err == nil {
-				ref.Port = n
-				ref.PortFrom = pv.key
-			} else {
-				ref.Variable = pv.key
-			}
-		} else if n, ok := wellKnown[prefix]; ok {
-			ref.Port = n
-			ref.PortFrom = "default port of " + prefix
-		}
-		sf.Refs = append(sf.Refs, ref)
-		if ref.Role == RoleListen && ref.Port > 0 {
-			sf.addListener(StaticListener{Protocol: "tcp", Port: ref.Port, Address: ref.Host, Node: v.node, File: v.file, BindText: host,
-				Evidence: Evidence{Kind: "environment", Where: ref.Pos.String(), Detail: v.key + "=" + host}})
-		}
-	}
-}
-
-func kindOf(field string) string {
-	k, _, _ := strings.Cut(field, ".")
-	if field == "healthcheck.test" {
-		return "healthcheck"
-	}
-	return k
-}
-
-func looksLikeHost(h string) bool {
-	if IsLocalHost(h) || strings.HasPrefix(h, "[") {
-		return true
-	}
-	// an IP address, a dotted name, or a simple name (a service)
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return h != "" && !(h[0] >= '0' && h[0] <= '9' && !strings.Contains(h, "."))
-}
-
-func isPortKey(k string) bool {
-	return k == "PORT" || strings.HasSuffix(k, "_PORT") || strings.HasSuffix(k, "PORT") && len(k) <= 12
-}
-
-func isHostKey(k string) bool {
-	for _, s := range []string{"_HOST", "_HOSTNAME", "_ADDR", "_ADDRESS", "_SERVER", "_IP"} {
-		if strings.HasSuffix(k, s) {
-			return true
-		}
-	}
-	return k == "HOST" || k == "HOSTNAME" || k == "BIND" || k == "LISTEN"
-}
-
-func hostPrefix(k string) string {
-	for _, s := range []string{"_HOSTNAME", "_HOST", "_ADDRESS", "_ADDR", "_SERVER", "_IP"} {
-		if strings.HasSuffix(k, s) {
-			return strings.TrimSuffix(k, s)
-		}
-	}
-	return ""
-}
-
-func hostSibling(env map[string]scalarValue, prefix string) (scalarValue, bool) {
-	for _, s := range []string{"_HOST", "_HOSTNAME", "_ADDR", "_ADDRESS", "_SERVER"} {
-		for k, v := range env {
-			if strings.ToUpper(k) == prefix+s {
-				return v, true
-			}
-		}
-	}
-	return scalarValue{}, false
-}
-
-func portSibling(env map[string]scalarValue, prefix string) (scalarValue, bool) {
-	want := "PORT"
-	if prefix != "" {
-		want = prefix + "_PORT"
-	}
-	for k, v := range env {
-		if strings.ToUpper(k) == want {
-			return v, true
-		}
-	}
-	return scalarValue{}, false
-}
-
-func (sf *ServiceFacts) addListener(l StaticListener) {
-	sf.Listeners = append(sf.Listeners, l)
-}
-
-// scanFlags reads --port/--bind style flags from command and entrypoint.
-func scanFlags(sf *ServiceFacts, values []scalarValue) {
-	for _, field := range []string{"command", "entrypoint"} {
-		var toks []struct {
-			s  string
-			sv scalarValue
-		}
-		for _, v := range values {
-			if v.field != field {
-				continue
-			}
-			for _, t := range strings.Fields(v.value) {
-				toks = append(toks, struct {
-					s  string
-					sv scalarValue
-				}{strings.Trim(t, `"'`), v})
-			}
-		}
-		var port int
-		var bind *StaticListener
-		for i := 0; i < len(toks); i++ {
-			name, val, hasVal := strings.Cut(toks[i].s, "=")
-			if !strings.HasPrefix(name, "-") {
-				continue
-			}
-			flag := strings.ToLower(strings.TrimLeft(name, "-"))
-			if !hasVal && i+1 < len(toks) && !strings.HasPrefix(toks[i+1].s, "-") {
-				val = toks[i+1].s
-			}
-			sv := toks[i].sv
-			switch {
-			case strings.HasSuffix(flag, "port") && !strings.Contains(flag, "advertis"):
-				if n, err := strconv.Atoi(val); err == nil && n > 0 && n < 65536 {
-					port = n
-					sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %d", field, name, n)}})
-				}
-			case (strings.Contains(flag, "listen") || strings.Contains(flag, "bind")) && isColonPort(val):
-				n, _ := strconv.Atoi(strings.TrimPrefix(val, ":"))
-				sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-					Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s=%s", field, name, val)}})
-			case flag == "bind" || flag == "host" || flag == "listen" || flag == "bind-address" || flag == "listen-address" || flag == "address" || flag == "ip":
-				h := val
-				valNode := sv
-				if !hasVal && i+1 < len(toks) {
-					valNode = toks[i+1].sv
-				}
-				if hh, pp, ok := strings.Cut(val, ":"); ok && !strings.Contains(pp, ":") {
-					if n, err := strconv.Atoi(pp); err == nil {
-						if IsLocalHost(hh) || IsBindAll(hh) {
-							sf.addListener(StaticListener{Protocol: "tcp", Port: n, Address: strings.Trim(hh, "[]"), Node: valNode.node, File: valNode.file, BindText: hh,
-								Evidence: Evidence{Kind: field, Where: valNode.file.PosOf(valNode.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, val)}})
-						}
-						continue
-					}
-					h = hh
-				}
-				if IsLocalHost(h) || IsBindAll(h) {
-					bind = &StaticListener{Protocol: "tcp", Address: strings.Trim(h, "[]"), Node: valNode.node, File: valNode.file, BindText: h,
-						Evidence: Evidence{Kind: field, Where: sv.file.PosOf(sv.node).String(), Detail: fmt.Sprintf("%s %s %s", field, name, h)}}
-				}
-			}
-		}
-		if bind != nil && port > 0 {
-			bind.Port = port
-			sf.addListener(*bind)
-		}
-	}
-}
-
-// isColonPort reports whether s is ":PORT" (every interface).
-func isColonPort(s string) bool {
-	if !strings.HasPrefix(s, ":") {
-		return false
-	}
-	n, err := strconv.Atoi(s[1:])
-	return err == nil && n > 0 && n < 65536
-}
-
 // HostNetworkKeys returns the top-level network keys that stand for the
 // host network in swarm: external networks named "host".
 func HostNetworkKeys(c *load.Compose) map[string]bool { return ProjectHostNetworkKeys(c.Project) }
@@ -893,21 +465,6 @@ func IsSwarm(c *load.Compose) bool {
 	return false
 }
 
-// serverPrefix reports whether an env prefix names the service's own
-// server (GF_SERVER_HTTP_ADDR, HTTP_HOST, WEB_HOST) rather than a client's
-// target (DB_HOST, REDIS_ADDR).
-func serverPrefix(prefix string) bool {
-	if prefix == "" || prefix == "SERVER" || prefix == "APP" {
-		return true
-	}
-	for _, k := range []string{"HTTP", "WEB", "LISTEN", "BIND", "HTTPS", "GRPC"} {
-		if strings.HasSuffix(prefix, k) || strings.HasSuffix(prefix, "_"+k+"_SERVER") {
-			return true
-		}
-	}
-	return false
-}
-
 // portRun is a run of consecutive ports entries (compose-go expands a
 // range like 10000-10020 into one entry per port).
 type portRun struct {
@@ -934,70 +491,21 @@ func coalescePorts(ports []types.ServicePortConfig) []portRun {
 	return out
 }
 
-// healthPortRe finds the port a healthcheck probes when it is written as
-// separate words: "nc -z 127.0.0.1 8001", "pg_isready -p 5433",
-// "redis-cli -p 6380 ping", "mysqladmin ping -P 3307".
-var (
-	healthHostPortRe = regexp.MustCompile(`(?:^|\s)(localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[?::1\]?)\s+(\d{1,5})\b`)
-	healthFlagPortRe = regexp.MustCompile(`(?:^|\s)(?:-p|-P|--port)(?:\s+|=)(\d{1,5})\b`)
-)
-
-// scanHealthcheck adds the ports a healthcheck probes as the service's own
-// listeners: a healthcheck runs inside the service's container.
-func scanHealthcheck(sf *ServiceFacts, v scalarValue) {
-	add := func(port string) {
-		n, err := strconv.Atoi(port)
-		if err != nil || n <= 0 || n > 65535 {
-			return
+// LiteralBind returns the text in the service's own configuration that
+// writes addr:port literally (tcp:127.0.0.1:19001, --listen 127.0.0.1:19001,
+// LISTEN_ADDR=[::1]:8080): when a runtime listener is seen on that address,
+// this literal is its bind, and the one to rewrite (issue 10 item 12).
+// Addresses compare as ParseAddress normalises them ([::1] is ::1,
+// ::ffff:127.0.0.1 is 127.0.0.1); a name does not match an IP.
+func (s *ServiceFacts) LiteralBind(addr string, port int) (AddressRef, bool) {
+	want := ParseAddress(addr)
+	for _, r := range s.Refs {
+		if r.Port != port || r.Node == nil || r.PortFrom != "" {
+			continue
 		}
-		sf.addListener(StaticListener{Protocol: "tcp", Port: n,
-			Evidence: Evidence{Kind: "healthcheck", Where: v.file.PosOf(v.node).String(), Detail: "healthcheck probes port " + port}})
+		if got := ParseAddress(r.Host); got.Host == want.Host && got.Scope == want.Scope && strings.HasSuffix(r.Token, ":"+strconv.Itoa(port)) {
+			return r, true
+		}
 	}
-	for _, m := range healthHostPortRe.FindAllStringSubmatch(v.value, -1) {
-		add(m[2])
-	}
-	for _, m := range healthFlagPortRe.FindAllStringSubmatch(v.value, -1) {
-		add(m[1])
-	}
-}
-
-// knownImagePorts are the documented default ports of widely used images,
-// for when the image cannot be inspected (a CI bot has no engine): the
-// service's configuration may move them, and the plan says where the
-// evidence came from.
-var knownImagePorts = map[string][]string{
-	"postgres": {"5432"}, "mysql": {"3306"}, "mariadb": {"3306"}, "mongo": {"27017"},
-	"redis": {"6379"}, "valkey/valkey": {"6379"}, "memcached": {"11211"},
-	"rabbitmq": {"5672"}, "eclipse-mosquitto": {"1883"}, "nats": {"4222"},
-	"elasticsearch": {"9200", "9300"}, "docker.elastic.co/elasticsearch/elasticsearch": {"9200", "9300"},
-	"influxdb": {"8086"}, "grafana/grafana": {"3000"}, "grafana/grafana-oss": {"3000"},
-	"prom/prometheus": {"9090"}, "prom/node-exporter": {"9100"}, "prom/alertmanager": {"9093"},
-	"prom/pushgateway": {"9091"}, "nginx": {"80"}, "httpd": {"80"}, "caddy": {"80", "443"},
-	"traefik": {"80"}, "minio/minio": {"9000"}, "zookeeper": {"2181"},
-	"confluentinc/cp-zookeeper": {"2181"}, "confluentinc/cp-kafka": {"9092"},
-	"wurstmeister/zookeeper": {"2181"}, "wurstmeister/kafka": {"9092"}, "bitnami/kafka": {"9092"},
-	"portainer/portainer-ce": {"9000", "9443"}, "adminer": {"8080"}, "jaegertracing/all-in-one": {"16686"},
-}
-
-// KnownImagePorts returns the documented default ports of a well-known
-// image, or nil.
-func KnownImagePorts(image string) []string {
-	return knownImagePorts[ImageName(image)]
-}
-
-// ImageName strips registry defaults, tag and digest from an image
-// reference: "docker.io/library/redis:7" is "redis",
-// "lscr.io/linuxserver/plex:latest" is "linuxserver/plex".
-func ImageName(image string) string {
-	i := image
-	if at := strings.IndexByte(i, '@'); at >= 0 {
-		i = i[:at]
-	}
-	if c := strings.LastIndexByte(i, ':'); c > strings.LastIndexByte(i, '/') {
-		i = i[:c]
-	}
-	i = strings.TrimPrefix(i, "docker.io/")
-	i = strings.TrimPrefix(i, "lscr.io/")
-	i = strings.TrimPrefix(i, "library/")
-	return strings.ToLower(i)
+	return AddressRef{}, false
 }

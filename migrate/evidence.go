@@ -22,22 +22,6 @@ var discoveryPorts = []struct {
 	{3702, 3702, "udp", "WS-Discovery"},
 }
 
-// knownHostImages need the host network for discovery, whatever their
-// configuration shows.
-var knownHostImages = map[string]string{
-	"homeassistant/home-assistant":          "Home Assistant discovers devices by mDNS/SSDP",
-	"ghcr.io/home-assistant/home-assistant": "Home Assistant discovers devices by mDNS/SSDP",
-	"linuxserver/homeassistant":             "Home Assistant discovers devices by mDNS/SSDP",
-	"plexinc/pms-docker":                    "Plex announces itself by SSDP/GDM broadcast",
-	"linuxserver/plex":                      "Plex announces itself by SSDP/GDM broadcast",
-	"jellyfin/jellyfin":                     "Jellyfin discovery uses UDP broadcast and DLNA",
-	"linuxserver/jellyfin":                  "Jellyfin discovery uses UDP broadcast and DLNA",
-	"esphome/esphome":                       "ESPHome finds devices by mDNS",
-	"koenkk/zigbee2mqtt":                    "",
-	"pihole/pihole":                         "Pi-hole as DHCP server needs broadcast",
-	"netdata/netdata":                       "Netdata monitors the host's network stack",
-}
-
 // gatherListeners merges the static listeners of every host-network
 // service, by protocol and port.
 func (p *planner) gatherListeners() {
@@ -245,9 +229,6 @@ func (p *planner) needsHost(s *svc) (string, []analysis.Evidence) {
 	}
 	if len(netCaps) > 0 && len(s.listeners) == 0 {
 		return "it has " + strings.Join(netCaps, ", ") + " and no listeners: packet capture, firewall or routing work on the host's interfaces", []analysis.Evidence{{Kind: "cap_add", Detail: strings.Join(netCaps, ", ")}}
-	}
-	if why, ok := knownHostImages[analysis.ImageName(s.facts.Image)]; ok && why != "" {
-		return why, []analysis.Evidence{{Kind: "image", Detail: "image " + s.facts.Image}}
 	}
 	return "", nil
 }

@@ -232,6 +232,17 @@ func (p *planner) gateService(s *svc) bool {
 	if why, ev := p.needsHost(s); why != "" {
 		in.Needs = append(in.Needs, need{why, ev})
 	}
+	// what the image table says of the image or the program it runs
+	// (analysis/images/images.yaml, each entry with its public source)
+	for _, hn := range s.facts.HostNeeds {
+		switch hn.Kind {
+		case "image", "program", "port-range":
+			if hn.Kind == "port-range" && len(in.Needs) > 0 {
+				continue // a listener's range, said already
+			}
+			in.Needs = append(in.Needs, need{hn.Reason, []analysis.Evidence{hn.Evidence}})
+		}
+	}
 	if cfg, ok := p.c.Project.AllServices()[s.name]; ok {
 		for _, nd := range hostNeeds(cfg) {
 			if len(in.Needs) > 0 && len(in.Needs[0].ev) > 0 && in.Needs[0].ev[0].Kind == nd.ev[0].Kind {

@@ -84,12 +84,19 @@ func TestIssue10(t *testing.T) {
 		opts  migrate.Options
 		want  want
 	}{
+		// the issue's example is scrypted, which the image table now knows
+		// to need the host network (HomeKit mDNS): an image unhost knows
+		// nothing of stands in for "no known listener"
 		{name: "1 no known listener stays with a finding", files: []string{"compose.yaml"},
-			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/koush/scrypted\n    network_mode: host\n"},
+			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/example/nvr\n    network_mode: host\n"},
 			want: want{action: map[string]plan.Action{"nvr": plan.ActionKeepHost}, finding: map[string]string{"nvr": migrate.FindingListenersUnknown},
 				reason: map[string]string{"nvr": "--publish nvr:PORT"}, contains: []string{"network_mode: host"}}},
-		{name: "1 --publish is evidence", files: []string{"compose.yaml"},
+		{name: "1 and 2: scrypted needs the host network (image table)", files: []string{"compose.yaml"},
 			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/koush/scrypted\n    network_mode: host\n"},
+			want: want{action: map[string]plan.Action{"nvr": plan.ActionKeepHost}, finding: map[string]string{"nvr": migrate.FindingNeedsHost},
+				reason: map[string]string{"nvr": "mDNS"}, contains: []string{"network_mode: host"}}},
+		{name: "1 --publish is evidence", files: []string{"compose.yaml"},
+			text: map[string]string{"compose.yaml": "services:\n  nvr:\n    image: ghcr.io/example/nvr\n    network_mode: host\n"},
 			opts: migrate.Options{Publish: []migrate.PortRef{{Service: "nvr", Port: 10443, Protocol: "tcp"}}},
 			want: want{action: map[string]plan.Action{"nvr": plan.ActionMigrate}, contains: []string{`"10443:10443"`}, lacks: []string{"network_mode"}}},
 		{name: "2 host metrics agent (host /proc, pid: host)", files: []string{"compose.yaml"},
