@@ -95,11 +95,11 @@ func TestPrepareSwarmStack(t *testing.T) {
 	if err := os.WriteFile(file, []byte(swarmStack), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := loadProject(t.Context(), loadOptions{Files: []string{file}})
+	st, err := loadStack(t.Context(), loadOptions{Files: []string{file}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := prepare(p, transformOptions{Name: "unhost-verify-x", RunID: "x", PID: 7, Swarm: true})
+	prep, err := prepare(st.Project, transformOptions{Name: "unhost-verify-x", RunID: "x", PID: 7, Swarm: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,14 @@ func newProbeCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
+			Use:   "lease",
+			Short: "hold a verify run's lease: read stdin until it ends",
+			Args:  cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				return verify.HoldLease(c.InOrStdin())
+			},
+		},
+		&cobra.Command{
 			Use:   "batch JSON",
 			Short: "run a JSON list of probe tasks concurrently, print JSON results",
 			Args:  cobra.ExactArgs(1),

@@ -125,38 +125,39 @@ func TestVerifyInterruptLeavesNothing(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("verify did not stop within 2 minutes of SIGINT")
 	}
-	if !strings.Contains(stderr.String(), "interrupted, tearing down") {
+	if !strings.Contains(stderr.String(), "interrupt: stopping and tearing down") {
 		t.Errorf("stderr: %s", stderr.String())
 	}
 	// AssertClean (cleanup) fails the test if anything of pid is left.
 }
 
-// --cleanup removes leftovers whose unhost process is gone, and only those.
+// --cleanup removes leftovers of runs whose lease is gone, and only
+// those: a run's pid says nothing (it may live in another PID namespace).
 func TestVerifyCleanupKeepsLiveRuns(t *testing.T) {
 	cli := verifytest.Env(t)
 	img := os.Getenv("UNHOST_TEST_IMAGE")
-	// A pid that is certainly gone: a process that has exited.
-	gone := exec.Command("true")
-	if err := gone.Run(); err != nil {
-		t.Fatal(err)
-	}
-	deadPID := gone.ProcessState.Pid()
 	scope := dockertest.NewScope(t, cli)
-	dead := scope.Run(t, "", &container.Config{Image: img, Cmd: []string{"-tcp", "0.0.0.0:1"},
-		Labels: map[string]string{verify.LabelRun: "stale", verify.LabelPID: strconv.Itoa(deadPID)}}, nil, nil)
-	live := scope.Run(t, "", &container.Config{Image: img, Cmd: []string{"-tcp", "0.0.0.0:1"},
-		Labels: map[string]string{verify.LabelRun: "live", verify.LabelPID: strconv.Itoa(os.Getpid())}}, nil, nil)
+	labels := func(run string) map[string]string {
+		// pid 1 is alive everywhere: the pid must not decide.
+		return map[string]string{verify.LabelRun: run, verify.LabelPID: "1"}
+	}
+	dead := scope.Run(t, "", &container.Config{Image: img, Cmd: []string{"-tcp", "0.0.0.0:1"}, Labels: labels("stale")}, nil, nil)
+	live := scope.Run(t, "", &container.Config{Image: img, Cmd: []string{"-tcp", "0.0.0.0:1"}, Labels: labels("live")}, nil, nil)
+	leaseLabels := labels("live")
+	leaseLabels[verify.LabelLease] = "1"
+	lease := scope.Run(t, "", &container.Config{Image: img, Cmd: []string{"-tcp", "0.0.0.0:2"}, Labels: leaseLabels}, nil, nil)
 	if code := run([]string{"verify", "--cleanup"}); code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
 	ctx := context.Background()
 	if _, err := cli.ContainerInspect(ctx, dead); err == nil {
-		t.Error("leftover of a dead run was kept")
+		t.Error("leftover of a run without a lease was kept")
 	}
-	if _, err := cli.ContainerInspect(ctx, live); err != nil {
-		t.Errorf("container of a live run was removed: %v", err)
+	for _, id := range []string{live, lease} {
+		if _, err := cli.ContainerInspect(ctx, id); err != nil {
+			t.Errorf("container of a run whose lease holds was removed: %v", err)
+		}
 	}
-	// The live one is this process's: remove it before AssertClean runs.
 	if _, err := verify.Cleanup(ctx, cli, "live"); err != nil {
 		t.Fatal(err)
 	}
