@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,10 +85,20 @@ func Client(t testing.TB) *client.Client {
 	return cli
 }
 
+// CI reports whether CI is truthy (true, 1, yes, ...): then tests that need
+// the engine, compose or a kernel feature fail instead of skipping.
+func CI() bool {
+	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	return v == "yes" || v == "y" || v == "on"
+}
+
 func noEngine(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("docker engine required (CI=true): %v", err)
+	if CI() {
+		t.Fatalf("docker engine required (CI=%s): %v", os.Getenv("CI"), err)
 	}
 	t.Skipf("no docker engine: %v", err)
 }

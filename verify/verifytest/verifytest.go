@@ -83,8 +83,8 @@ func Env(t testing.TB) *client.Client {
 	t.Helper()
 	cli := dockertest.Client(t)
 	if _, err := verify.FindCompose(context.Background()); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("compose v2 required (CI=true): %v", err)
+		if dockertest.CI() {
+			t.Fatalf("compose v2 required (CI=%s): %v", os.Getenv("CI"), err)
 		}
 		t.Skipf("no compose v2: %v", err)
 	}
