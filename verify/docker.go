@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -169,7 +170,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(ct.Labels) {
 			continue
 		}
-		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -187,7 +188,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(n.Labels) {
 			continue
 		}
-		if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := c.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -201,7 +202,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(v.Labels) {
 			continue
 		}
-		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -219,7 +220,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if onlyRun == "" && !others[im.Labels[LabelRun]] && time.Since(time.Unix(im.Created, 0)) < imageGrace {
 			continue
 		}
-		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -140,7 +141,7 @@ func (r *runner) leaveSwarm(ctx context.Context) {
 	}
 	r.swarm.initialised = false
 	if !r.swarm.hadGWBridge {
-		if err := r.cli.NetworkRemove(ctx, "docker_gwbridge"); err != nil && !client.IsErrNotFound(err) {
+		if err := r.cli.NetworkRemove(ctx, "docker_gwbridge"); err != nil && !cerrdefs.IsNotFound(err) {
 			r.progress("warning: remove docker_gwbridge: %v", err)
 		}
 	}
@@ -373,7 +374,7 @@ func (r *runner) collectTasks(ctx context.Context) error {
 		}
 		in, err := r.cli.ContainerInspect(ctx, cs.ContainerID)
 		if err != nil {
-			if client.IsErrNotFound(err) {
+			if cerrdefs.IsNotFound(err) {
 				continue
 			}
 			return fmt.Errorf("inspect task of %s: %w", svc, err)
@@ -608,7 +609,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 	var errs []error
 	if svcs, err := c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f}); err == nil {
 		for _, s := range svcs {
-			if err := c.ServiceRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.ServiceRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
 			}
 		}
@@ -627,7 +628,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			for _, ct := range cs {
-				if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+				if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove task container %.12s: %w", ct.ID, err))
 				}
 			}
@@ -644,7 +645,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 		}
 		var last error
 		for _, n := range ns {
-			if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				last = fmt.Errorf("remove network %s: %w", n.Name, err)
 			}
 		}
@@ -661,14 +662,14 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 	}
 	if secs, err := c.SecretList(ctx, swarm.SecretListOptions{Filters: f}); err == nil {
 		for _, s := range secs {
-			if err := c.SecretRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.SecretRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove secret %s: %w", s.Spec.Name, err))
 			}
 		}
 	}
 	if cfgs, err := c.ConfigList(ctx, swarm.ConfigListOptions{Filters: f}); err == nil {
 		for _, s := range cfgs {
-			if err := c.ConfigRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.ConfigRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove config %s: %w", s.Spec.Name, err))
 			}
 		}

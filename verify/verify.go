@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -539,7 +540,7 @@ func (r *runner) teardown(ctx context.Context) string {
 		if r.lease != nil {
 			_ = r.cli.ContainerRemove(tctx, r.lease.id, container.RemoveOptions{Force: true})
 		}
-		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			r.progress("warning: remove probe image: %v", err)
 		}
 		return ""
@@ -601,7 +602,7 @@ func (r *runner) removeProbes(ctx context.Context) {
 	for _, id := range probes {
 		_ = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	}
-	if _, err := r.cli.ImageRemove(ctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+	if _, err := r.cli.ImageRemove(ctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		r.progress("warning: remove probe image: %v", err)
 	}
 }

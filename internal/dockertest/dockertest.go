@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -158,7 +159,7 @@ func BuildImage(t testing.TB, cli *client.Client, goPkg string, labels map[strin
 		delete(imgCache, key)
 		ctx, cancel := cleanupCtx()
 		defer cancel()
-		if _, err := cli.ImageRemove(ctx, img.tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := cli.ImageRemove(ctx, img.tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("remove image %s: %v", img.tag, err)
 		}
 	})
@@ -339,7 +340,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		go func(id string) {
 			defer wg.Done()
 			err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if err != nil && !client.IsErrNotFound(err) {
+			if err != nil && !cerrdefs.IsNotFound(err) {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", id, err))
 				mu.Unlock()
@@ -352,7 +353,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		errs = append(errs, fmt.Errorf("list networks: %w", err))
 	}
 	for _, n := range ns {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}
@@ -361,7 +362,7 @@ func removeLabelled(cli *client.Client, label string) error {
 		errs = append(errs, fmt.Errorf("list volumes: %w", err))
 	}
 	for _, v := range vs.Volumes {
-		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
 		}
 	}

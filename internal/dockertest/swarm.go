@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -148,7 +149,7 @@ func leaveIfLast(f *os.File) error {
 	}
 	os.Remove(swarmMarker)
 	if strings.TrimSpace(string(marker)) == "gwbridge-created" {
-		if err := cli.NetworkRemove(ctx, gwBridge); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, gwBridge); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove %s: %w", gwBridge, err)
 		}
 	}
@@ -242,7 +243,7 @@ func RemoveStack(cli *client.Client, name string) error {
 		return fmt.Errorf("list services: %w", err)
 	}
 	for _, s := range svcs {
-		if err := cli.ServiceRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ServiceRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
 		}
 	}
@@ -257,7 +258,7 @@ func RemoveStack(cli *client.Client, name string) error {
 		}
 		if time.Now().After(deadline) {
 			for _, c := range cs {
-				if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+				if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 				}
 			}
@@ -272,7 +273,7 @@ func RemoveStack(cli *client.Client, name string) error {
 		}
 		var last error
 		for _, n := range ns {
-			if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				last = fmt.Errorf("remove network %s: %w", n.Name, err)
 			}
 		}
@@ -289,7 +290,7 @@ func RemoveStack(cli *client.Client, name string) error {
 		errs = append(errs, fmt.Errorf("list secrets: %w", err))
 	}
 	for _, s := range secs {
-		if err := cli.SecretRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.SecretRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove secret %s: %w", s.Spec.Name, err))
 		}
 	}
@@ -298,7 +299,7 @@ func RemoveStack(cli *client.Client, name string) error {
 		errs = append(errs, fmt.Errorf("list configs: %w", err))
 	}
 	for _, c := range cfgs {
-		if err := cli.ConfigRemove(ctx, c.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ConfigRemove(ctx, c.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove config %s: %w", c.Spec.Name, err))
 		}
 	}
