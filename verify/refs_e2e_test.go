@@ -1,8 +1,6 @@
 package verify_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,13 +55,7 @@ func TestSchemeHostPortReferences(t *testing.T) {
 func TestExposureAgainstOriginal(t *testing.T) {
 	verifytest.Env(t)
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return verifytest.WriteFile(t, dir, name, text) }
 	orig := write("original.yaml", `services:
   web:
     image: ${UNHOST_TEST_IMAGE}

@@ -145,13 +145,7 @@ func TestParseContext(t *testing.T) {
 
 func TestCompareExposure(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return writeFile(t, dir, name, text) }
 	orig := write("orig.yaml", `services:
   db:
     image: x

@@ -18,13 +18,19 @@ import (
 	"github.com/unhost/unhost/plan"
 )
 
-func loadStackYAML(t *testing.T, compose string, profiles ...string) *stack {
+// writeFile writes text to dir/name for a test and returns the path.
+func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(compose), 0o600); err != nil {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func loadStackYAML(t *testing.T, compose string, profiles ...string) *stack {
+	t.Helper()
+	file := writeFile(t, t.TempDir(), "compose.yaml", compose)
 	st, err := loadStack(context.Background(), loadOptions{Files: []string{file}, Profiles: profiles})
 	if err != nil {
 		t.Fatal(err)
