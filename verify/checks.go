@@ -123,6 +123,8 @@ func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <
 				wg.Add(1)
 				go func(id string) {
 					defer wg.Done()
+					// A failed start leaves no session; runProbes retries.
+					defer recoverTo(func(e error) { r.progress("warning: probe start: %v", e) })
 					r.startSession(ctx, id)
 				}(c.ID)
 			}
@@ -166,6 +168,13 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic here must not lose this service's checks: it is a
+			// failed check of its own, and the teardown still runs.
+			defer recoverTo(func(e error) {
+				mu.Lock()
+				defer mu.Unlock()
+				r.report.add(Check{Name: CheckProbe, Service: svc, Status: Fail, Reason: e.Error()})
+			})
 			var pts []ProbeTask
 			for _, t := range list {
 				pt := t.ProbeTask
@@ -199,7 +208,15 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 			defer mu.Unlock()
 			for i, t := range list {
 				if err != nil || i >= len(results) {
-					t.report(ProbeResult{Task: t.ProbeTask, Detail: fmt.Sprintf("probe could not run: %v", err)})
+					// The check could not run: skipped, with the reason,
+					// never a pass (nor a failure of the service).
+					n := len(r.report.Checks)
+					t.report(ProbeResult{Task: t.ProbeTask, Detail: fmt.Sprintf("the probe could not run in %s's namespace: %v", svc, err)})
+					for j := n; j < len(r.report.Checks); j++ {
+						if c := &r.report.Checks[j]; c.Status == Fail || c.Status == Pass {
+							c.Status = Skip
+						}
+					}
 					continue
 				}
 				t.report(results[i])

@@ -87,6 +87,8 @@ const (
 	CheckInternal = "internal-port"
 	CheckHealth   = "health"
 	CheckHTTP     = "http"
+	// CheckProbe is a probe that broke (an internal error): a failure.
+	CheckProbe = "probe"
 )
 
 // Status of a check.
