@@ -445,3 +445,45 @@ volumes:
 		t.Errorf("production changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// The staging verify needs of signals: the first (SIGHUP here) cancels the
+// run, the second leaves the teardown running, the third abandons it.
+func TestStagedSignals(t *testing.T) {
+	var stderr strings.Builder
+	ctx, stop := stagedSignals(context.Background(), &stderr)
+	defer stop()
+	teardown := verify.TeardownContextFrom(ctx)
+	if teardown == nil {
+		t.Fatal("no teardown context")
+	}
+	wait := func(c context.Context, what string) {
+		t.Helper()
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not cancelled", what)
+		}
+	}
+	for i, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			wait(ctx, "run context")
+			time.Sleep(100 * time.Millisecond)
+		case 1:
+			time.Sleep(200 * time.Millisecond)
+			if teardown.Err() != nil {
+				t.Fatal("the second signal abandoned the teardown")
+			}
+		case 2:
+			wait(teardown, "teardown context")
+		}
+	}
+	for _, want := range []string{"hangup: stopping and tearing down", "terminated: the teardown goes on", "interrupt: abandoning the teardown"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
