@@ -210,6 +210,7 @@ type runner struct {
 	docker     *Compose            // the docker CLI, on the run's engine
 	lease      *lease
 	leaseErr   error
+	bg         sync.WaitGroup
 	// teardownStack removes the stack (compose down, docker stack rm);
 	// nil until the run may have created one.
 	teardownStack func(context.Context)
@@ -273,6 +274,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		return nil, err
 	}
 	defer r.cli.Close()
+	defer r.bg.Wait() // the start-up sweep of earlier runs' leftovers
 	probeBin := opts.ProbeBinary
 	if probeBin == "" {
 		if probeBin, err = os.Executable(); err != nil {
@@ -377,7 +379,10 @@ func unmigrated(p *types.Project, inPlace bool) error {
 // lease is gone left behind. ready is closed when the lease holds (or
 // failed: r.leaseErr).
 func (r *runner) begin(ctx context.Context, probeBin string, imageReady, ready chan<- struct{}) {
-	defer close(ready)
+	defer r.bg.Done()
+	var once sync.Once
+	done := func() { once.Do(func() { close(ready) }) }
+	defer done()
 	defer recoverTo(func(e error) { r.leaseErr = e })
 	r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
 	close(imageReady)
@@ -392,6 +397,7 @@ func (r *runner) begin(ctx context.Context, probeBin string, imageReady, ready c
 	r.mu.Lock()
 	r.lease = l
 	r.mu.Unlock()
+	done() // the run may create objects now; the sweep goes on meanwhile
 	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
 		r.progress("warning: removing leftovers of earlier runs: %v", err)
 	} else if len(left) > 0 {
@@ -419,6 +425,7 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 
 	r.progress("loaded; starting %s with %s", r.name, r.compose)
 	imageReady, leaseReady := make(chan struct{}), make(chan struct{})
+	r.bg.Add(1)
 	go r.begin(ctx, probeBin, imageReady, leaseReady)
 	upCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
