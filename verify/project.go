@@ -72,6 +72,9 @@ type stack struct {
 	Project *types.Project
 	// NotSelected are the services outside the active profiles.
 	NotSelected []string
+	// Outside are loopback addresses in env files and bind-mounted files,
+	// which the containers read too.
+	Outside []analysis.OutsideRef
 }
 
 // loadStack loads the files as docker compose does (load.LoadCompose, the
@@ -107,7 +110,7 @@ func loadStack(ctx context.Context, o loadOptions) (*stack, error) {
 	if p, err = p.WithServicesLabelsResolved(true); err != nil {
 		return nil, fmt.Errorf("labels: %w", err)
 	}
-	st := &stack{Compose: c, Facts: analysis.Analyze(c, nil), Project: p}
+	st := &stack{Compose: c, Facts: analysis.Analyze(c, nil), Project: p, Outside: analysis.OutsideRefs(c, ".")}
 	for name := range p.DisabledServices {
 		st.NotSelected = append(st.NotSelected, name)
 	}

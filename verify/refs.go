@@ -52,7 +52,11 @@ var hostGateway = map[string]bool{"host.docker.internal": true, "host-gateway": 
 // (URLs, host:port, scheme:host:port, lists). Listen and advertised
 // addresses are not references. The plan adds its service and self
 // references that the files do not show.
-func collectRefs(facts *analysis.Facts, services map[string]types.ServiceConfig, p *plan.Plan) []Ref {
+//
+// Loopback addresses in a service's env files and bind-mounted files
+// (analysis.OutsideRefs) count too: the container reads them. A listen
+// address among them is harmless to check, since the service accepts there.
+func collectRefs(facts *analysis.Facts, outside []analysis.OutsideRef, services map[string]types.ServiceConfig, p *plan.Plan) []Ref {
 	var refs []Ref
 	seen := map[string]bool{}
 	add := func(r Ref) {
@@ -76,6 +80,16 @@ func collectRefs(facts *analysis.Facts, services map[string]types.ServiceConfig,
 			}
 			add(Ref{From: name, Field: a.Field, Host: strings.ToLower(a.Host), Port: a.Port, Proto: proto, Token: a.Token, Where: a.Pos.String(), Variable: a.Variable})
 		}
+	}
+	for _, o := range outside {
+		if _, ok := services[o.Service]; !ok || o.Port <= 0 || !analysis.IsLoopback(o.Host) || o.Kind != "env_file" && o.Kind != "mount" {
+			continue
+		}
+		field := o.Kind + " " + o.Pos.File
+		if o.Kind == "mount" {
+			field = "mounted file " + o.Pos.File
+		}
+		add(Ref{From: o.Service, Field: field, Host: strings.ToLower(strings.Trim(o.Host, "[]")), Port: o.Port, Proto: "tcp", Token: o.Token, Where: o.Pos.String()})
 	}
 	if p != nil {
 		have := map[string]bool{}
@@ -265,7 +279,7 @@ func (r *runner) refChecks(tasks map[string][]task) {
 	for _, s := range r.prep.Skipped {
 		skipped[s.Service] = s.Reason
 	}
-	for _, ref := range collectRefs(r.stack.Facts, services, r.plan) {
+	for _, ref := range collectRefs(r.stack.Facts, r.stack.Outside, services, r.plan) {
 		check := Check{Name: CheckRef, Service: ref.From, Target: ref.target()}
 		where := fmt.Sprintf("%s %s %s", ref.From, ref.Field, ref.Token)
 		if ref.Where != "" {

@@ -46,7 +46,10 @@ func loadYAML(t *testing.T, compose string) *types.Project {
 // The references verify checks are those of the shared finder (the one
 // migrate and scan use), in every form it reads, plus the plan's.
 func TestCollectRefs(t *testing.T) {
-	st := loadStackYAML(t, `services:
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, dir, "api.env", "SEARCH_URL=http://localhost:16000/q\nOTHER=db:5432\n")
+	st, err := loadStack(context.Background(), loadOptions{Files: []string{writeFile(t, dir, "compose.yaml", `services:
   api:
     image: x
     command: ["serve", "--listen", "0.0.0.0:8080", "--cache", "redis://cache"]
@@ -57,6 +60,7 @@ func TestCollectRefs(t *testing.T) {
       OUTSIDE: https://example.com:443/
       ALIAS: search-alias:9200
       UPSTREAMS: tcp:localhost:15432,tcp:cache:16379,tcp:telemetry:18125
+    env_file: [api.env]
     healthcheck:
       test: ["CMD", "probe", "http://localhost:8080/health"]
   cache:
@@ -68,13 +72,16 @@ func TestCollectRefs(t *testing.T) {
     networks:
       default:
         aliases: [search-alias]
-`)
+`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := &plan.Plan{
 		Services:   []plan.ServicePlan{{Name: "cache", Listeners: []plan.ListenerPlan{{Protocol: "udp", Port: 5353}}}},
 		References: []plan.Reference{{From: "api", To: "cache", Port: 5353, Kind: plan.RefService}, {From: "api", To: "db", Port: 5432, Kind: plan.RefService}, {From: "api", Kind: plan.RefUnresolved}},
 	}
 	var got []string
-	for _, r := range collectRefs(st.Facts, st.Project.Services, p) {
+	for _, r := range collectRefs(st.Facts, st.Outside, st.Project.Services, p) {
 		got = append(got, r.From+" "+r.target()+" "+r.Field)
 	}
 	want := []string{
@@ -87,6 +94,7 @@ func TestCollectRefs(t *testing.T) {
 		"api localhost:8080 healthcheck.test",
 		"api localhost:9000 environment.LOCAL",
 		"api localhost:15432 environment.UPSTREAMS",
+		"api localhost:16000 env_file api.env",
 		"api search-alias:9200 environment.ALIAS",
 		"api telemetry:18125 environment.UPSTREAMS",
 	}
