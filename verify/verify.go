@@ -418,6 +418,12 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 		return nil, err
 	}
 	internal, preHeld := r.beginReport(&Report{Project: r.name, Compose: r.compose.String()})
+	if len(r.prep.Project.Services) == 0 {
+		// Every service is skipped: nothing to start (compose would say
+		// "no service selected"); the report says what was skipped.
+		r.refChecks(map[string][]task{})
+		return r.report, nil
+	}
 	r.teardownStack = r.composeDown
 	if opts.Keep {
 		r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans (the next unhost verify, or unhost verify --cleanup, removes it too: its lease ends with this process)", r.name, r.name)
