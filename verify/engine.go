@@ -1,12 +1,13 @@
 package verify
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,54 +22,71 @@ type Engine struct {
 }
 
 // ResolveEngine decides the engine once, as the docker CLI would: DOCKER_HOST
-// when set; else the docker context selected by DOCKER_CONTEXT or the CLI's
-// configuration; else the default socket. The API client alone reads only
-// DOCKER_HOST, so with a non-default context the stack (run by the CLI) and
-// the probes (by the API) would land on different engines.
-func ResolveEngine(ctx context.Context) (Engine, error) {
+// when set; else the docker context named by DOCKER_CONTEXT or selected in
+// the CLI's configuration (currentContext in $DOCKER_CONFIG/config.json),
+// read from the CLI's context store; else the default socket. The API
+// client alone reads only DOCKER_HOST, so with a non-default context the
+// stack (run by the CLI) and the probes (by the API) would land on
+// different engines. The store is read directly: asking `docker context
+// inspect` costs a process start on every run.
+func ResolveEngine(context.Context) (Engine, error) {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		return Engine{Host: h}, nil
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
+	dir := os.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Engine{Host: client.DefaultDockerHost}, nil
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	name := os.Getenv("DOCKER_CONTEXT")
+	if name == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return Engine{}, fmt.Errorf("docker CLI configuration: %w", err)
+		}
+		if err == nil {
+			var cfg struct {
+				CurrentContext string `json:"currentContext"`
+			}
+			if err := json.Unmarshal(b, &cfg); err != nil {
+				return Engine{}, fmt.Errorf("docker CLI configuration %s: %w", filepath.Join(dir, "config.json"), err)
+			}
+			name = cfg.CurrentContext
+		}
+	}
+	if name == "" || name == "default" {
 		return Engine{Host: client.DefaultDockerHost}, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	args := []string{"context", "inspect"}
-	if name := os.Getenv("DOCKER_CONTEXT"); name != "" {
-		args = append(args, name)
+	id := fmt.Sprintf("%x", sha256.Sum256([]byte(name)))
+	b, err := os.ReadFile(filepath.Join(dir, "contexts", "meta", id, "meta.json"))
+	if err != nil {
+		return Engine{}, fmt.Errorf("docker context %s: %w", name, err)
 	}
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(cctx, "docker", args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return Engine{}, fmt.Errorf("docker context inspect: %w: %s", err, strings.TrimSpace(errOut.String()))
-	}
-	return parseContext(out.Bytes())
+	_, tlsErr := os.Stat(filepath.Join(dir, "contexts", "tls", id, "docker"))
+	return parseContext(name, b, tlsErr == nil)
 }
 
-// parseContext reads `docker context inspect` output.
-func parseContext(b []byte) (Engine, error) {
-	var list []struct {
-		Name      string
+// parseContext reads a context's meta.json from the docker CLI's store.
+func parseContext(name string, b []byte, hasTLS bool) (Engine, error) {
+	var meta struct {
 		Endpoints map[string]struct {
-			Host          string
-			SkipTLSVerify bool
+			Host string
 		}
-		TLSMaterial map[string][]string
 	}
-	if err := json.Unmarshal(b, &list); err != nil || len(list) != 1 {
-		return Engine{}, fmt.Errorf("docker context inspect: unexpected output %.80q", b)
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return Engine{}, fmt.Errorf("docker context %s: %w", name, err)
 	}
-	c := list[0]
-	ep, ok := c.Endpoints["docker"]
+	ep, ok := meta.Endpoints["docker"]
 	if !ok || ep.Host == "" {
-		return Engine{}, fmt.Errorf("docker context %s has no docker endpoint", c.Name)
+		return Engine{}, fmt.Errorf("docker context %s has no docker endpoint", name)
 	}
-	if len(c.TLSMaterial["docker"]) > 0 {
-		return Engine{}, fmt.Errorf("docker context %s uses TLS, which verify does not read from contexts: set DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", c.Name)
+	if hasTLS {
+		return Engine{}, fmt.Errorf("docker context %s uses TLS, which verify does not read from contexts: set DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", name)
 	}
-	return Engine{Host: ep.Host, Context: c.Name}, nil
+	return Engine{Host: ep.Host, Context: name}, nil
 }
 
 // env is the environment for docker and docker compose commands: this

@@ -2,6 +2,8 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/client"
 
 	"github.com/unhost/unhost/plan"
 )
@@ -130,17 +133,59 @@ func TestPrepareStripsLabelsRelabelsAndBuilds(t *testing.T) {
 	}
 }
 
-func TestParseContext(t *testing.T) {
-	e, err := parseContext([]byte(`[{"Name":"staging","Metadata":{},"Endpoints":{"docker":{"Host":"ssh://ci@staging","SkipTLSVerify":false}},"TLSMaterial":{},"Storage":{}}]`))
-	if err != nil || e.Host != "ssh://ci@staging" || e.Context != "staging" {
-		t.Errorf("got %+v, %v", e, err)
+// The engine comes from the docker CLI's context store when DOCKER_HOST is
+// unset, so that the CLI and the API client use the same one.
+func TestResolveEngine(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("DOCKER_CONTEXT", "")
+	ctx := context.Background()
+	if e, err := ResolveEngine(ctx); err != nil || e.Host != client.DefaultDockerHost {
+		t.Errorf("no configuration: %+v %v", e, err)
 	}
-	if _, err := parseContext([]byte(`[{"Name":"tls","Endpoints":{"docker":{"Host":"tcp://h:2376"}},"TLSMaterial":{"docker":["ca.pem","cert.pem","key.pem"]}}]`)); err == nil || !strings.Contains(err.Error(), "DOCKER_CERT_PATH") {
+	writeFile(t, dir, "config.json", `{"currentContext": "staging"}`)
+	id := fmt.Sprintf("%x", sha256.Sum256([]byte("staging")))
+	meta := filepath.Join(dir, "contexts", "meta", id)
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, meta, "meta.json", `{"Name":"staging","Metadata":{},"Endpoints":{"docker":{"Host":"ssh://ci@staging","SkipTLSVerify":false}}}`)
+	if e, err := ResolveEngine(ctx); err != nil || e.Host != "ssh://ci@staging" || e.Context != "staging" {
+		t.Errorf("current context: %+v %v", e, err)
+	}
+	if !slices.Contains(resolved(t).env(), "DOCKER_HOST=ssh://ci@staging") {
+		t.Error("the CLI's environment does not name the engine")
+	}
+	t.Setenv("DOCKER_CONTEXT", "default")
+	if e, err := ResolveEngine(ctx); err != nil || e.Host != client.DefaultDockerHost {
+		t.Errorf("DOCKER_CONTEXT=default: %+v %v", e, err)
+	}
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+	if e, err := ResolveEngine(ctx); err != nil || e.Host != "tcp://127.0.0.1:1" {
+		t.Errorf("DOCKER_HOST: %+v %v", e, err)
+	}
+	t.Setenv("DOCKER_HOST", "")
+	if err := os.MkdirAll(filepath.Join(dir, "contexts", "tls", id, "docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResolveEngine(ctx); err == nil || !strings.Contains(err.Error(), "DOCKER_CERT_PATH") {
 		t.Errorf("TLS context: %v", err)
 	}
-	if _, err := parseContext([]byte(`[]`)); err == nil {
-		t.Error("empty output accepted")
+	t.Setenv("DOCKER_CONTEXT", "missing")
+	if _, err := ResolveEngine(ctx); err == nil {
+		t.Error("a missing context was accepted")
 	}
+}
+
+func resolved(t *testing.T) Engine {
+	t.Helper()
+	e, err := ResolveEngine(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func TestCompareExposure(t *testing.T) {

@@ -185,10 +185,7 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 		}
 	}
 
-	imageReady, leaseReady := make(chan struct{}), make(chan struct{})
-	r.bg.Add(1)
-	go r.begin(ctx, probeBin, imageReady, leaseReady)
-	<-leaseReady
+	<-r.leaseReady
 	if r.leaseErr != nil {
 		return nil, r.leaseErr
 	}

@@ -211,6 +211,9 @@ type runner struct {
 	lease      *lease
 	leaseErr   error
 	bg         sync.WaitGroup
+	// imageReady and leaseReady are closed when the probe image is loaded
+	// and when the lease holds (or either failed: leaseErr).
+	imageReady, leaseReady chan struct{}
 	// teardownStack removes the stack (compose down, docker stack rm);
 	// nil until the run may have created one.
 	teardownStack func(context.Context)
@@ -286,6 +289,23 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		<-composeC
 		return nil, err
 	}
+	// The probe image and the run's lease come first, meanwhile the files
+	// load: nothing else of the run is created on the engine before the
+	// lease holds. From here on, whatever happens (an error, a refusal,
+	// an interrupt, a panic), the teardown runs.
+	r.imageReady, r.leaseReady = make(chan struct{}), make(chan struct{})
+	r.bg.Add(1)
+	go r.begin(ctx, probeBin)
+	defer func() {
+		if left := r.teardown(ctx); left != "" {
+			if rep != nil {
+				rep.Teardown = left
+			}
+			if err != nil {
+				err = fmt.Errorf("%w; %s", err, left)
+			}
+		}
+	}()
 	st, err := loadStack(ctx, loadOptions{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles})
 	composeErr := <-composeC
 	if err != nil {
@@ -340,14 +360,6 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		}
 		rep.finish(start)
 	}
-	if left := r.teardown(ctx); left != "" {
-		if rep != nil {
-			rep.Teardown = left
-		}
-		if err != nil {
-			err = fmt.Errorf("%w; %s", err, left)
-		}
-	}
 	return rep, err
 }
 
@@ -378,14 +390,14 @@ func unmigrated(p *types.Project, inPlace bool) error {
 // creates anything else on the engine; then it removes what runs whose
 // lease is gone left behind. ready is closed when the lease holds (or
 // failed: r.leaseErr).
-func (r *runner) begin(ctx context.Context, probeBin string, imageReady, ready chan<- struct{}) {
+func (r *runner) begin(ctx context.Context, probeBin string) {
 	defer r.bg.Done()
 	var once sync.Once
-	done := func() { once.Do(func() { close(ready) }) }
+	done := func() { once.Do(func() { close(r.leaseReady) }) }
 	defer done()
 	defer recoverTo(func(e error) { r.leaseErr = e })
 	r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
-	close(imageReady)
+	close(r.imageReady)
 	if r.leaseErr != nil {
 		return
 	}
@@ -397,6 +409,7 @@ func (r *runner) begin(ctx context.Context, probeBin string, imageReady, ready c
 	r.mu.Lock()
 	r.lease = l
 	r.mu.Unlock()
+	r.progress("lease holds")
 	done() // the run may create objects now; the sweep goes on meanwhile
 	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
 		r.progress("warning: removing leftovers of earlier runs: %v", err)
@@ -430,9 +443,6 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 	}
 
 	r.progress("loaded; starting %s with %s", r.name, r.compose)
-	imageReady, leaseReady := make(chan struct{}), make(chan struct{})
-	r.bg.Add(1)
-	go r.begin(ctx, probeBin, imageReady, leaseReady)
 	upCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	upDone := make(chan struct{})
@@ -440,9 +450,9 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 	go func() {
 		defer close(watched)
 		defer recoverTo(func(e error) { r.progress("warning: %v", e) })
-		r.startSessionsDuringUp(upCtx, imageReady, upDone)
+		r.startSessionsDuringUp(upCtx, r.imageReady, upDone)
 	}()
-	<-leaseReady
+	<-r.leaseReady
 	if r.leaseErr != nil {
 		close(upDone)
 		<-watched
@@ -522,10 +532,12 @@ func (r *runner) teardown(ctx context.Context) string {
 	}
 	tctx, cancel := context.WithTimeout(base, teardownBudget)
 	defer cancel()
-	defer r.lease.release()
-	if r.lease == nil && r.teardownStack == nil {
-		return "" // nothing was created on the engine
+	if r.leaseReady != nil {
+		<-r.leaseReady // the image load and the lease, started before anything else
 	}
+	// The lease goes first: what is left of this run is stale from now on,
+	// for this teardown as for any other run's sweep.
+	r.lease.release()
 	keep := r.opts.Keep && r.teardownStack != nil
 	if keep {
 		r.progress("removing the probes, keeping %s", r.name)
@@ -548,10 +560,9 @@ func (r *runner) teardown(ctx context.Context) string {
 		}()
 	}
 	wg.Wait()
+	r.progress("stack and probes removed")
 	if keep {
-		// The lease goes with the probes: the kept stack is left to the
-		// next run, or --cleanup.
-		r.lease.release()
+		// The kept stack is left to the next run, or --cleanup.
 		if r.lease != nil {
 			_ = r.cli.ContainerRemove(tctx, r.lease.id, container.RemoveOptions{Force: true})
 		}
@@ -568,6 +579,7 @@ func (r *runner) teardown(ctx context.Context) string {
 	if r.swarm != nil {
 		r.leaveSwarm(tctx)
 	}
+	r.progress("labelled objects removed")
 	left := r.leftovers(context.WithoutCancel(ctx))
 	if left != "" {
 		r.progress("%s", left)
