@@ -175,11 +175,21 @@ func publishReach(spec string, target int) reach {
 func compareExposure(ctx context.Context, opts Options, st *stack, p *plan.Plan) ([]ExposureRow, string, error) {
 	files := opts.Originals
 	if len(files) == 0 && p != nil {
+		verified := map[string]bool{}
+		for _, f := range st.Project.ComposeFiles {
+			if abs, err := filepath.Abs(f); err == nil {
+				verified[abs] = true
+			}
+		}
 		for _, f := range p.Files {
 			if !filepath.IsAbs(f) && opts.PlanFile != "" {
 				if _, err := os.Stat(f); err != nil {
 					f = filepath.Join(filepath.Dir(opts.PlanFile), f)
 				}
+			}
+			if abs, err := filepath.Abs(f); err == nil && verified[abs] {
+				// migrate --write rewrote them: they are not the originals.
+				return nil, "exposure was not checked: the plan's files are the files verified here (rewritten in place); give the files before migration with --original", nil
 			}
 			files = append(files, f)
 		}

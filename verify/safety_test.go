@@ -263,4 +263,14 @@ func TestCompareExposure(t *testing.T) {
 	if !strings.Contains(note, "exposure was not checked") {
 		t.Errorf("note = %q", note)
 	}
+	// A plan whose files are the verified files (migrate --write): no
+	// comparison of the migrated files with themselves.
+	_, note, _ = compareExposure(context.Background(), Options{}, st, &plan.Plan{Files: []string{migrated}})
+	if !strings.Contains(note, "rewritten in place") {
+		t.Errorf("note = %q", note)
+	}
+	rows, note, err = compareExposure(context.Background(), Options{}, st, &plan.Plan{Files: []string{orig}})
+	if err != nil || note != "" || len(rows) != 4 {
+		t.Errorf("originals from the plan: %d rows, %q, %v", len(rows), note, err)
+	}
 }
