@@ -373,3 +373,37 @@ func TestReportFormats(t *testing.T) {
 		t.Errorf("text:\n%s", buf.String())
 	}
 }
+
+// A run with skipped checks is INCOMPLETE, not a pass: exit 4 unless
+// --allow-skip; the text report lists what was skipped and shows the
+// exposure table.
+func TestReportIncomplete(t *testing.T) {
+	r := &Report{Project: "p", Compose: "docker compose 2.40.3", Checks: []Check{
+		{Name: CheckHealth, Service: "api", Status: Pass, Reason: "running"},
+		{Name: CheckRef, Service: "api", Target: "example.com:443", Status: Note, Reason: "a host outside the stack"},
+		{Name: CheckInternal, Service: "db", Target: "5432/tcp", Status: Skip, Reason: "held before"},
+	}, Exposure: []ExposureRow{{Service: "db", Protocol: "tcp", Port: 5432, Before: "loopback:5432", Plan: "stack-internal", Now: "stack-internal", Status: Pass}}}
+	r.finish(time.Now())
+	if r.Status != Incomplete || !r.Failed() || !reflect.DeepEqual(r.Skipped, []string{"internal-port db 5432/tcp"}) {
+		t.Fatalf("status %s, failed %v, skipped %v", r.Status, r.Failed(), r.Skipped)
+	}
+	r.AllowSkip = true
+	if r.Failed() {
+		t.Error("--allow-skip: still failed")
+	}
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INCOMPLETE in", "INCOMPLETE (--allow-skip): 1 skipped:\n  internal-port db 5432/tcp", "BEFORE", "loopback:5432", "note    reference"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, buf.String())
+		}
+	}
+	// An exposure failure fails the run.
+	r.Exposure[0].Status = Fail
+	r.finish(time.Now())
+	if r.Status != Fail {
+		t.Errorf("exposure failure: status %s", r.Status)
+	}
+}
