@@ -36,8 +36,9 @@ const leaseStartGrace = time.Minute
 // image with no lease and no other object of its run is spared this long.
 const imageGrace = 30 * time.Second
 
-// startLease creates, attaches and starts the run's lease container.
-func startLease(ctx context.Context, c *client.Client, img string, labels map[string]string) (*lease, error) {
+// createLease creates the run's lease container. Created, it already
+// counts as live for leaseStartGrace: the run may go on while hold starts it.
+func createLease(ctx context.Context, c *client.Client, img string, labels map[string]string) (*lease, error) {
 	l := map[string]string{LabelLease: "1"}
 	for k, v := range labels {
 		l[k] = v
@@ -53,22 +54,26 @@ func startLease(ctx context.Context, c *client.Client, img string, labels map[st
 	if err != nil {
 		return nil, fmt.Errorf("create lease container: %w", err)
 	}
-	conn, err := c.ContainerAttach(ctx, cr.ID, container.AttachOptions{Stream: true, Stdin: true})
+	return &lease{id: cr.ID}, nil
+}
+
+// hold attaches to the lease container's stdin and starts it.
+func (l *lease) hold(ctx context.Context, c *client.Client) error {
+	conn, err := c.ContainerAttach(ctx, l.id, container.AttachOptions{Stream: true, Stdin: true})
 	if err != nil {
-		_ = c.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("attach lease container: %w", err)
+		return fmt.Errorf("attach lease container: %w", err)
 	}
-	if err := c.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
+	if err := c.ContainerStart(ctx, l.id, container.StartOptions{}); err != nil {
 		conn.Close()
-		_ = c.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("start lease container: %w", err)
+		return fmt.Errorf("start lease container: %w", err)
 	}
-	return &lease{id: cr.ID, conn: conn}, nil
+	l.conn = conn
+	return nil
 }
 
 // release ends the lease: its container sees end of input and exits.
 func (l *lease) release() {
-	if l == nil {
+	if l == nil || l.conn.Conn == nil {
 		return
 	}
 	_ = l.conn.CloseWrite()

@@ -185,9 +185,12 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 		}
 	}
 
-	<-r.leaseReady
+	<-r.leaseHeld
 	if r.leaseErr != nil {
 		return nil, r.leaseErr
+	}
+	if r.holdErr != nil {
+		return nil, r.holdErr
 	}
 	r.progress("deploying stack %s", r.name)
 	upCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)

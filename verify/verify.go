@@ -209,11 +209,14 @@ type runner struct {
 	swarm      *swarmRun           // nil for compose
 	docker     *Compose            // the docker CLI, on the run's engine
 	lease      *lease
-	leaseErr   error
+	leaseErr   error // before leaseReady: the probe image, the lease's creation
+	holdErr    error // before leaseHeld: the lease's start
 	bg         sync.WaitGroup
 	// imageReady and leaseReady are closed when the probe image is loaded
 	// and when the lease holds (or either failed: leaseErr).
-	imageReady, leaseReady chan struct{}
+	// leaseHeld is closed when the lease container runs attached (or that
+	// failed: leaseErr).
+	imageReady, leaseReady, leaseHeld chan struct{}
 	// teardownStack removes the stack (compose down, docker stack rm);
 	// nil until the run may have created one.
 	teardownStack func(context.Context)
@@ -293,7 +296,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	// load: nothing else of the run is created on the engine before the
 	// lease holds. From here on, whatever happens (an error, a refusal,
 	// an interrupt, a panic), the teardown runs.
-	r.imageReady, r.leaseReady = make(chan struct{}), make(chan struct{})
+	r.imageReady, r.leaseReady, r.leaseHeld = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	r.bg.Add(1)
 	go r.begin(ctx, probeBin)
 	defer func() {
@@ -388,20 +391,33 @@ func unmigrated(p *types.Project, inPlace bool) error {
 
 // begin loads the probe image, then starts the run's lease, before the run
 // creates anything else on the engine; then it removes what runs whose
-// lease is gone left behind. ready is closed when the lease holds (or
-// failed: r.leaseErr).
+// lease is gone left behind. leaseReady is closed once the lease exists
+// (or that failed: leaseErr), leaseHeld once it runs attached (or that
+// failed: holdErr).
 func (r *runner) begin(ctx context.Context, probeBin string) {
 	defer r.bg.Done()
-	var once sync.Once
+	var once, onceHeld sync.Once
 	done := func() { once.Do(func() { close(r.leaseReady) }) }
+	held := func() { onceHeld.Do(func() { close(r.leaseHeld) }) }
 	defer done()
-	defer recoverTo(func(e error) { r.leaseErr = e })
+	defer held()
+	// A panic is an error of the lease's start until leaseHeld (leaseErr
+	// is read once leaseReady is closed and must not change then), a
+	// warning of the sweep after.
+	sweeping := false
+	defer recoverTo(func(e error) {
+		if sweeping {
+			r.progress("warning: sweep of earlier runs: %v", e)
+			return
+		}
+		r.holdErr = e
+	})
 	r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
 	close(r.imageReady)
 	if r.leaseErr != nil {
 		return
 	}
-	l, err := startLease(ctx, r.cli, r.image, r.labels)
+	l, err := createLease(ctx, r.cli, r.image, r.labels)
 	if err != nil {
 		r.leaseErr = err
 		return
@@ -409,8 +425,16 @@ func (r *runner) begin(ctx context.Context, probeBin string) {
 	r.mu.Lock()
 	r.lease = l
 	r.mu.Unlock()
+	// Created, the lease already counts as live (leaseStartGrace): the
+	// run may create objects while it starts.
+	done()
+	r.holdErr = l.hold(ctx, r.cli)
+	if r.holdErr != nil {
+		return
+	}
+	sweeping = true
+	held()
 	r.progress("lease holds")
-	done() // the run may create objects now; the sweep goes on meanwhile
 	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
 		r.progress("warning: removing leftovers of earlier runs: %v", err)
 	} else if len(left) > 0 {
@@ -465,6 +489,10 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 	cancel()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	}
+	<-r.leaseHeld
+	if r.holdErr != nil {
+		return nil, r.holdErr
 	}
 	if err := r.collectContainers(ctx); err != nil {
 		return nil, err
@@ -532,8 +560,8 @@ func (r *runner) teardown(ctx context.Context) string {
 	}
 	tctx, cancel := context.WithTimeout(base, teardownBudget)
 	defer cancel()
-	if r.leaseReady != nil {
-		<-r.leaseReady // the image load and the lease, started before anything else
+	if r.leaseHeld != nil {
+		<-r.leaseHeld // the image load and the lease, started before anything else
 	}
 	// The lease goes first: what is left of this run is stale from now on,
 	// for this teardown as for any other run's sweep.
