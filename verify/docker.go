@@ -72,9 +72,11 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"created":      time.Unix(0, 0).UTC().Format(time.RFC3339),
-		"config":       map[string]any{"Entrypoint": []string{"/unhost"}, "Labels": labels},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+		// Now, not a fixed date: a sweep spares a starting run's image for
+		// imageGrace by its age (its lease follows a moment later).
+		"created": time.Now().UTC().Format(time.RFC3339Nano),
+		"config":  map[string]any{"Entrypoint": []string{"/unhost"}, "Labels": labels},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
 	if err != nil {
 		return err
