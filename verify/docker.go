@@ -172,7 +172,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(ct.Labels) {
 			continue
 		}
-		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) && !removing(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -244,6 +244,12 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 	return removed, nil
 }
 
+// removing tells whether a removal failed because the engine is removing
+// the object already (a lease container that ended: AutoRemove).
+func removing(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
+}
+
 // listRun lists what of run is on the engine: stacks' services,
 // containers, networks, volumes and images labelled with its id.
 func listRun(ctx context.Context, c *client.Client, run string) ([]Leftover, error) {
@@ -263,6 +269,9 @@ func listRun(ctx context.Context, c *client.Client, run string) ([]Leftover, err
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	for _, ct := range cs {
+		if ct.State == "removing" {
+			continue // going: an ended lease's AutoRemove, or a removal under way
+		}
 		name := ct.ID[:12]
 		if len(ct.Names) > 0 {
 			name = strings.TrimPrefix(ct.Names[0], "/")
