@@ -2,84 +2,19 @@ package verify
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-)
 
-// refChecks: every service-to-service address found in the files (and the
-// plan's edges) must connect from inside the using service's namespace.
-func (r *runner) refChecks(tasks map[string][]task) {
-	refs := scanRefs(r.prep.Original)
-	if r.plan != nil {
-		have := map[string]bool{}
-		for _, ref := range refs {
-			have[ref.From+"\x00"+ref.Host+"\x00"+strconv.Itoa(ref.Port)] = true
-		}
-		for _, e := range r.plan.Edges {
-			if have[e.From+"\x00"+e.To+"\x00"+strconv.Itoa(e.Port)] {
-				continue
-			}
-			refs = append(refs, Ref{From: e.From, Host: e.To, Port: e.Port, Proto: e.Proto, Source: "plan"})
-		}
-		sortRefs(refs)
-	}
-	skipped := map[string]string{}
-	for _, s := range r.prep.Skipped {
-		skipped[s.Service] = s.Reason
-	}
-	for _, ref := range refs {
-		target := ref.Addr()
-		if ref.Proto == "udp" {
-			target += "/udp"
-		}
-		check := Check{Name: CheckRef, Service: ref.From, Target: target}
-		if _, ok := skipped[ref.From]; ok {
-			check.Status, check.Reason = Skip, fmt.Sprintf("%s is skipped", ref.From)
-			r.report.add(check)
-			continue
-		}
-		if _, ok := skipped[ref.Host]; ok {
-			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s) leads to %s, which is skipped", ref.From, target, ref.Source, ref.Host)
-			r.report.add(check)
-			continue
-		}
-		if hostGateway[ref.Host] && !r.opts.InPlace {
-			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s) leads to a service on the host, which may be the running deployment (use --in-place)", ref.From, target, ref.Source)
-			r.report.add(check)
-			continue
-		}
-		if why := r.refSkip(ref); why != "" {
-			check.Status, check.Reason = Skip, fmt.Sprintf("%s -> %s (%s): %s", ref.From, target, ref.Source, why)
-			r.report.add(check)
-			continue
-		}
-		if _, ok := r.containers[ref.From]; !ok {
-			check.Status, check.Reason = Fail, fmt.Sprintf("%s has no running container", ref.From)
-			r.report.add(check)
-			continue
-		}
-		ref := ref
-		t := task{ProbeTask: ProbeTask{Kind: ref.Proto, Addr: ref.Addr()}, wait: r.opts.RefWait}
-		t.report = func(res ProbeResult) {
-			check := check
-			if res.OK {
-				check.Status, check.Reason = Pass, fmt.Sprintf("%s -> %s (%s): %s inside %s's network namespace", ref.From, target, ref.Source, res.Detail, ref.From)
-			} else {
-				check.Status, check.Reason = Fail, fmt.Sprintf("%s -> %s (%s): %s inside %s's network namespace", ref.From, target, ref.Source, res.Detail, ref.From)
-			}
-			r.report.add(check)
-		}
-		tasks[ref.From] = append(tasks[ref.From], t)
-	}
-}
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/unhost/unhost/plan"
+)
 
 // httpSpec is SERVICE:PORT/PATH=STATUS.
 type httpSpec struct {
@@ -188,6 +123,8 @@ func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <
 				wg.Add(1)
 				go func(id string) {
 					defer wg.Done()
+					// A failed start leaves no session; runProbes retries.
+					defer recoverTo(func(e error) { r.progress("warning: probe start: %v", e) })
 					r.startSession(ctx, id)
 				}(c.ID)
 			}
@@ -231,6 +168,13 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic here must not lose this service's checks: it is a
+			// failed check of its own, and the teardown still runs.
+			defer recoverTo(func(e error) {
+				mu.Lock()
+				defer mu.Unlock()
+				r.report.add(Check{Name: CheckProbe, Service: svc, Status: Fail, Reason: e.Error()})
+			})
 			var pts []ProbeTask
 			for _, t := range list {
 				pt := t.ProbeTask
@@ -264,7 +208,15 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 			defer mu.Unlock()
 			for i, t := range list {
 				if err != nil || i >= len(results) {
-					t.report(ProbeResult{Task: t.ProbeTask, Detail: fmt.Sprintf("probe could not run: %v", err)})
+					// The check could not run: skipped, with the reason,
+					// never a pass (nor a failure of the service).
+					n := len(r.report.Checks)
+					t.report(ProbeResult{Task: t.ProbeTask, Detail: fmt.Sprintf("the probe could not run in %s's namespace: %v", svc, err)})
+					for j := n; j < len(r.report.Checks); j++ {
+						if c := &r.report.Checks[j]; c.Status == Fail || c.Status == Pass {
+							c.Status = Skip
+						}
+					}
 					continue
 				}
 				t.report(results[i])
@@ -274,13 +226,20 @@ func (r *runner) runProbes(ctx context.Context, tasks map[string][]task, start t
 	wg.Wait()
 }
 
+// internalPort is a port meant to stay inside the stack.
+type internalPort struct {
+	Service string
+	Port    int
+	Proto   string
+}
+
 // internalPorts are the ports meant to stay inside the stack: the plan's
-// stack-internal ports, else each service's expose list minus its
-// published ports.
-func (r *runner) internalPorts() []PlanPort {
-	var out []PlanPort
+// stack-internal listeners (ranges of at most 100 ports), and each
+// service's expose list minus its published ports.
+func (r *runner) internalPorts() []internalPort {
+	var out []internalPort
 	seen := map[string]bool{}
-	add := func(p PlanPort) {
+	add := func(p internalPort) {
 		key := fmt.Sprintf("%s\x00%d\x00%s", p.Service, p.Port, p.Proto)
 		if !seen[key] {
 			seen[key] = true
@@ -288,8 +247,22 @@ func (r *runner) internalPorts() []PlanPort {
 		}
 	}
 	if r.plan != nil {
-		for _, p := range r.plan.Internal {
-			add(p)
+		for _, s := range r.plan.Services {
+			if _, ok := r.prep.Project.Services[s.Name]; !ok {
+				continue
+			}
+			for _, l := range s.Listeners {
+				if l.Decision != plan.DecisionInternal || l.Port < 1 {
+					continue
+				}
+				end := max(l.Port, l.PortEnd)
+				if end-l.Port > 100 {
+					end = l.Port
+				}
+				for q := l.Port; q <= end; q++ {
+					add(internalPort{Service: s.Name, Port: q, Proto: protoOr(strings.ToLower(l.Protocol))})
+				}
+			}
 		}
 	}
 	for name, s := range r.prep.Project.Services {
@@ -298,11 +271,11 @@ func (r *runner) internalPorts() []PlanPort {
 			published[fmt.Sprintf("%d/%s", p.Target, protoOr(p.Protocol))] = true
 		}
 		for _, e := range s.Expose {
-			port, proto := planPort(e, "")
+			port, proto := exposePort(e)
 			if port == 0 || published[fmt.Sprintf("%d/%s", port, proto)] {
 				continue
 			}
-			add(PlanPort{Service: name, Port: port, Proto: proto})
+			add(internalPort{Service: name, Port: port, Proto: proto})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -324,7 +297,7 @@ func protoOr(p string) string {
 // internalChecks: a stack-internal port is not in Docker's port table and
 // does not answer on host loopback, unless something outside the test
 // stack (e.g. the running deployment) already held that port before it.
-func (r *runner) internalChecks(ctx context.Context, ports []PlanPort, preHeld map[int]bool) {
+func (r *runner) internalChecks(ctx context.Context, ports []internalPort, preHeld map[int]bool) {
 	for _, ip := range ports {
 		target := fmt.Sprintf("%d/%s", ip.Port, ip.Proto)
 		check := Check{Name: CheckInternal, Service: ip.Service, Target: target}
@@ -344,7 +317,7 @@ func (r *runner) internalChecks(ctx context.Context, ports []PlanPort, preHeld m
 		case ip.Proto != "tcp":
 			check.Status, check.Reason = Pass, "not in Docker's port table"
 		case preHeld[ip.Port]:
-			check.Status, check.Reason = Pass, fmt.Sprintf("not in Docker's port table; host port 127.0.0.1:%d was already held by a process outside the test stack before it started", ip.Port)
+			check.Status, check.Reason = Skip, fmt.Sprintf("not in Docker's port table, but whether 127.0.0.1:%d answers on the host cannot be checked: a process outside the test stack (the running deployment?) already held it before the test stack started", ip.Port)
 		case hostLoopbackAccepts(ip.Port):
 			check.Status, check.Reason = Fail, fmt.Sprintf("%s is meant to stay inside the stack but 127.0.0.1:%d accepts connections on the host since the test stack started", target, ip.Port)
 		default:

@@ -18,6 +18,8 @@ import (
 type Compose struct {
 	Argv    []string // command and leading arguments, e.g. docker compose
 	Version string   // as printed by "version --short", without a leading v
+	// Env is the commands' environment; nil: this process's.
+	Env []string
 }
 
 // ErrNoCompose is returned when no Compose v2 CLI answers.
@@ -70,7 +72,10 @@ func (c *Compose) Run(ctx context.Context, stdout, stderr io.Writer, args ...str
 	argv := append(append([]string{}, c.Argv...), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = c.Env
+	// Pdeathsig: a compose left behind by a killed unhost would go on
+	// creating the stack of a run whose lease is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	}

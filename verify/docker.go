@@ -13,35 +13,28 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/unhost/unhost/internal/jsonstream"
 )
 
-// NewClient connects to the Docker Engine from the environment, negotiating
-// the API version (Engine 20.10 speaks 1.41), and checks that it answers.
+// NewClient connects to the engine ResolveEngine decides on.
 func NewClient(ctx context.Context) (*client.Client, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	e, err := ResolveEngine(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.Ping(pctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("docker engine does not answer: %w", err)
-	}
-	return c, nil
+	return e.Client(ctx)
 }
 
 // checkStatic refuses a binary that cannot run in a FROM scratch image.
@@ -79,9 +72,11 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"created":      time.Unix(0, 0).UTC().Format(time.RFC3339),
-		"config":       map[string]any{"Entrypoint": []string{"/unhost"}, "Labels": labels},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+		// Now, not a fixed date: a sweep spares a starting run's image for
+		// imageGrace by its age (its lease follows a moment later).
+		"created": time.Now().UTC().Format(time.RFC3339Nano),
+		"config":  map[string]any{"Entrypoint": []string{"/unhost"}, "Labels": labels},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
 	if err != nil {
 		return err
@@ -134,18 +129,10 @@ type Leftover struct {
 	Name string
 }
 
-// pidAlive tells whether the unhost process that owns a run still exists.
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// Cleanup removes every container, network, volume and image labelled by a
-// verify run. With onlyRun set, only that run's; otherwise only runs whose
-// owning process is gone, never those of a verify still running.
+// Cleanup removes every container, network, volume, image and stack
+// labelled by a verify run. With onlyRun set, only that run's; otherwise
+// only those of runs whose lease is gone (see lease), never those of a run
+// whose lease container still runs, wherever that run is.
 func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover, error) {
 	f := filters.NewArgs()
 	if onlyRun != "" {
@@ -153,12 +140,15 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 	} else {
 		f.Add("label", LabelRun)
 	}
-	stale := func(l map[string]string) bool {
-		if onlyRun != "" {
-			return true
+	live := map[string]bool{}
+	if onlyRun == "" {
+		var err error
+		if live, err = liveRuns(ctx, c); err != nil {
+			return nil, err
 		}
-		pid, _ := strconv.Atoi(l[LabelPID])
-		return !pidAlive(pid)
+	}
+	stale := func(l map[string]string) bool {
+		return onlyRun != "" || !live[l[LabelRun]]
 	}
 	var errs []error
 	// Stacks first: swarm would replace their task containers.
@@ -170,11 +160,19 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
+	// Runs with objects other than their image: not starting.
+	others := map[string]bool{}
+	for _, l := range removed {
+		others[strings.TrimPrefix(l.Name, "unhost-verify-")] = true
+	}
+	for _, ct := range cs {
+		others[ct.Labels[LabelRun]] = true
+	}
 	for _, ct := range cs {
 		if !stale(ct.Labels) {
 			continue
 		}
-		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) && !removing(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -192,7 +190,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(n.Labels) {
 			continue
 		}
-		if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := c.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -206,7 +204,7 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(v.Labels) {
 			continue
 		}
-		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if err := c.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -220,7 +218,11 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		if !stale(im.Labels) {
 			continue
 		}
-		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		// A starting run loads its image a moment before its lease.
+		if onlyRun == "" && !others[im.Labels[LabelRun]] && time.Since(time.Unix(im.Created, 0)) < imageGrace {
+			continue
+		}
+		if _, err := c.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -240,4 +242,66 @@ func Cleanup(ctx context.Context, c *client.Client, onlyRun string) ([]Leftover,
 		return removed, fmt.Errorf("cleanup: %w", errors.Join(errs...))
 	}
 	return removed, nil
+}
+
+// removing tells whether a removal failed because the engine is removing
+// the object already (a lease container that ended: AutoRemove).
+func removing(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
+}
+
+// listRun lists what of run is on the engine: stacks' services,
+// containers, networks, volumes and images labelled with its id.
+func listRun(ctx context.Context, c *client.Client, run string) ([]Leftover, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelRun+"="+run))
+	var out []Leftover
+	if isManager(ctx, c) {
+		svcs, err := c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
+		if err != nil {
+			return nil, fmt.Errorf("list services: %w", err)
+		}
+		for _, s := range svcs {
+			out = append(out, Leftover{"service", s.Spec.Name})
+		}
+	}
+	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, ct := range cs {
+		if ct.State == "removing" {
+			continue // going: an ended lease's AutoRemove, or a removal under way
+		}
+		name := ct.ID[:12]
+		if len(ct.Names) > 0 {
+			name = strings.TrimPrefix(ct.Names[0], "/")
+		}
+		out = append(out, Leftover{"container", name})
+	}
+	ns, err := c.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns {
+		out = append(out, Leftover{"network", n.Name})
+	}
+	vs, err := c.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vs.Volumes {
+		out = append(out, Leftover{"volume", v.Name})
+	}
+	is, err := c.ImageList(ctx, image.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	for _, im := range is {
+		name := im.ID
+		if len(im.RepoTags) > 0 {
+			name = im.RepoTags[0]
+		}
+		out = append(out, Leftover{"image", name})
+	}
+	return out, nil
 }

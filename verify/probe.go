@@ -1,9 +1,7 @@
 package verify
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // ProbeTask is one thing the probe checks from inside a network namespace.
@@ -169,9 +170,15 @@ func probeHTTP(ctx context.Context, url string, want int) (string, error) {
 type Socket struct {
 	IP    net.IP
 	Port  int
-	State string
+	State uint64
 	Proto string
 }
+
+// TCP and UDP socket states in /proc/net (include/net/tcp_states.h).
+const (
+	stateListen  = 0x0A // TCP_LISTEN
+	stateUnbound = 0x07 // TCP_CLOSE: for UDP, bound and unconnected
+)
 
 // probeListening reads this namespace's socket tables: the port must be
 // listening (tcp) or bound unconnected (udp) on an address reachable from
@@ -185,7 +192,7 @@ func probeListening(spec string) (string, error) {
 	if err != nil || proto != "tcp" && proto != "udp" {
 		return "", fmt.Errorf("bad port %q, want PORT/tcp or PORT/udp", spec)
 	}
-	socks, err := ReadSockets("/proc/net", proto)
+	socks, err := ReadSockets("/proc", proto)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +208,7 @@ func probeListening(spec string) (string, error) {
 		}
 	}
 	sort.Strings(addrs)
-	addrs = dedup(addrs)
+	addrs = slices.Compact(addrs)
 	verb := "listening"
 	if proto == "udp" {
 		verb = "bound"
@@ -215,87 +222,57 @@ func probeListening(spec string) (string, error) {
 	return fmt.Sprintf("%s on %s", verb, strings.Join(addrs, ", ")), nil
 }
 
-func dedup(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func (s Socket) bound() bool {
 	if s.Proto == "tcp" {
-		return s.State == "0A" // LISTEN
+		return s.State == stateListen
 	}
-	return s.State == "07" // UDP: bound, unconnected
+	return s.State == stateUnbound
 }
 
-// ReadSockets parses dir/PROTO and dir/PROTO6. Missing files (no IPv6) are
-// fine; malformed lines are skipped, the tables are not atomic snapshots.
-func ReadSockets(dir, proto string) ([]Socket, error) {
+// ReadSockets reads the PROTO and PROTO6 tables of the network namespace
+// of the process whose proc root is procRoot ("/proc": this one), with
+// procfs as detect does. A missing PROTO6 table (no IPv6) is fine.
+func ReadSockets(procRoot, proto string) ([]Socket, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("read sockets: %w", err)
+	}
+	read := []func() (procfs.NetIPSocket, error){
+		func() (procfs.NetIPSocket, error) {
+			//lint:ignore SA1019 a FROM scratch probe reads its namespace's table; netlink adds nothing for one table
+			t, err := fs.NetTCP()
+			return procfs.NetIPSocket(t), err
+		},
+		func() (procfs.NetIPSocket, error) {
+			//lint:ignore SA1019 as for NetTCP
+			t, err := fs.NetTCP6()
+			return procfs.NetIPSocket(t), err
+		},
+	}
+	if proto == "udp" {
+		read = []func() (procfs.NetIPSocket, error){
+			func() (procfs.NetIPSocket, error) { t, err := fs.NetUDP(); return procfs.NetIPSocket(t), err },
+			func() (procfs.NetIPSocket, error) { t, err := fs.NetUDP6(); return procfs.NetIPSocket(t), err },
+		}
+	}
 	var out []Socket
-	found := false
-	for _, name := range []string{proto, proto + "6"} {
-		f, err := os.Open(dir + "/" + name)
+	for i, rd := range read {
+		lines, err := rd()
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
+			if i == 1 && errors.Is(err, os.ErrNotExist) {
+				continue // no IPv6
 			}
 			return nil, fmt.Errorf("read sockets: %w", err)
 		}
-		found = true
-		out = append(out, parseSockets(f, proto)...)
-		f.Close()
-	}
-	if !found {
-		return nil, fmt.Errorf("read sockets: no %s/%s table", dir, proto)
+		for _, l := range lines {
+			ip := l.LocalAddr
+			if v4 := ip.To4(); v4 != nil {
+				ip = v4
+			}
+			out = append(out, Socket{IP: ip, Port: int(l.LocalPort), State: l.St, Proto: proto})
+		}
 	}
 	return out, nil
-}
-
-func parseSockets(r io.Reader, proto string) []Socket {
-	var out []Socket
-	sc := bufio.NewScanner(r)
-	sc.Scan() // header
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 {
-			continue
-		}
-		ipHex, portHex, ok := strings.Cut(f[1], ":")
-		if !ok {
-			continue
-		}
-		ip, err := parseProcIP(ipHex)
-		if err != nil {
-			continue
-		}
-		port, err := strconv.ParseUint(portHex, 16, 16)
-		if err != nil {
-			continue
-		}
-		out = append(out, Socket{IP: ip, Port: int(port), State: f[3], Proto: proto})
-	}
-	return out
-}
-
-// parseProcIP decodes an address printed as host-order 32-bit words
-// (little-endian here), IPv4-mapped IPv6 unmapped.
-func parseProcIP(s string) (net.IP, error) {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != 4 && len(b) != 16 {
-		return nil, fmt.Errorf("bad address %q", s)
-	}
-	for i := 0; i < len(b); i += 4 {
-		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
-	}
-	ip := net.IP(b)
-	if v4 := ip.To4(); v4 != nil {
-		return v4, nil
-	}
-	return ip, nil
 }
 
 // RunProbeBatch runs tasks concurrently, each until it passes or ctx ends,

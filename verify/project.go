@@ -6,13 +6,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	yaml "go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/load"
 )
 
 // Labels put on everything a verify run creates.
@@ -56,28 +59,64 @@ type loadOptions struct {
 	Files      []string
 	ProjectDir string
 	EnvFiles   []string
+	// Profiles to run; empty: COMPOSE_PROFILES, else only the services
+	// without a profile (compose's default set).
+	Profiles []string
 }
 
-func loadProject(ctx context.Context, o loadOptions) (*types.Project, error) {
-	opts := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(o.ProjectDir),
-		cli.WithOsEnv,
-		cli.WithEnvFiles(o.EnvFiles...),
-		cli.WithDotEnv,
-		cli.WithProfiles([]string{"*"}),
-	}
-	if len(o.Files) == 0 {
-		opts = append(opts, cli.WithDefaultConfigPath)
-	}
-	po, err := cli.NewProjectOptions(o.Files, opts...)
+// stack is a project loaded through the shared loader, with its static
+// facts, and the copy of it (active profiles only) that verify transforms.
+type stack struct {
+	Compose *load.Compose
+	Facts   *analysis.Facts
+	Project *types.Project
+	// NotSelected are the services outside the active profiles.
+	NotSelected []string
+	// Outside are loopback addresses in env files and bind-mounted files,
+	// which the containers read too.
+	Outside []analysis.OutsideRef
+}
+
+// loadStack loads the files as docker compose does (load.LoadCompose, the
+// loader migrate and scan use), finds their facts (analysis.Analyze: the
+// same reference finder as migrate's) and selects the active profiles.
+func loadStack(ctx context.Context, o loadOptions) (*stack, error) {
+	c, err := load.LoadCompose(ctx, load.ComposeOptions{Files: o.Files, ProjectDirectory: o.ProjectDir, EnvFiles: o.EnvFiles, Env: os.Environ()})
 	if err != nil {
 		return nil, fmt.Errorf("load compose files: %w", err)
 	}
-	p, err := po.LoadProject(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load compose files: %w", err)
+	if c.Lenient {
+		return nil, fmt.Errorf("load compose files: compose refuses them while %s unset: set them (verify runs the stack as compose would)", strings.Join(c.Unset, ", "))
 	}
-	return p, nil
+	profiles := o.Profiles
+	if len(profiles) == 0 {
+		for _, p := range strings.Split(os.Getenv("COMPOSE_PROFILES"), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				profiles = append(profiles, p)
+			}
+		}
+	}
+	p, err := c.Project.WithProfiles(profiles)
+	if err != nil {
+		return nil, fmt.Errorf("profiles: %w", err)
+	}
+	// env_file and variables without a value resolved into environment,
+	// as the old deployment's compose resolves them (docker stack deploy
+	// reads no env_file in the form compose-go writes).
+	if p, err = p.WithServicesEnvironmentResolved(true); err != nil {
+		return nil, fmt.Errorf("environment: %w", err)
+	}
+	// label_file likewise, so that stripped labels are stripped there too.
+	if p, err = p.WithServicesLabelsResolved(true); err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	st := &stack{Compose: c, Facts: analysis.Analyze(c, nil), Project: p, Outside: analysis.OutsideRefs(c, ".")}
+	for name := range p.DisabledServices {
+		st.NotSelected = append(st.NotSelected, name)
+	}
+	sort.Strings(st.NotSelected)
+	p.DisabledServices = nil
+	return st, nil
 }
 
 type transformOptions struct {
@@ -91,6 +130,8 @@ type transformOptions struct {
 	// named host is swarm's host networking, secrets and configs get
 	// throwaway names, services carry the run labels too.
 	Swarm bool
+	// See Options.
+	AllowEngineSocket, AllowPrivileged, AllowHostPID, AllowDevices bool
 }
 
 // prepare turns a loaded project into a throwaway one that can run beside
@@ -172,11 +213,10 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 	}
 
 	skipped := map[string]string{}
+	var refused []string
 	for name, s := range p.Services {
-		onHostNet := false
-		for key := range s.Networks {
-			onHostNet = onHostNet || hostNets[key]
-		}
+		onHostNet := analysis.OnHostNetwork(s, hostNets) && s.NetworkMode != "host"
+		refused = append(refused, refusals(name, s, o)...)
 		switch {
 		case onHostNet && !o.InPlace:
 			skipped[name] = "attached to the external host network: running it would touch the host's network beside the running deployment (use --in-place)"
@@ -190,6 +230,10 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 				external = append(external, fmt.Sprintf("volumes_from %q of service %q", vf, name))
 			}
 		}
+	}
+	if len(refused) > 0 {
+		sort.Strings(refused)
+		return nil, fmt.Errorf("refused: the test stack would run beside production with what can reach it: %s", strings.Join(refused, "; "))
 	}
 	if len(external) > 0 {
 		sort.Strings(external)
@@ -225,9 +269,50 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 
 	used := map[string]bool{}
 	for name, s := range p.Services {
+		if cn := s.ContainerName; cn != "" && s.NetworkMode == "" {
+			// Other services may reach it by its container name: keep
+			// that name as an alias, since the name itself is global.
+			for key, n := range s.Networks {
+				if n == nil {
+					n = &types.ServiceNetworkConfig{}
+				}
+				if !slices.Contains(n.Aliases, cn) {
+					n.Aliases = append(n.Aliases, cn)
+				}
+				s.Networks[key] = n
+			}
+		}
 		s.ContainerName = ""
 		s.Profiles = nil
+		var note []string
+		if gone := stripLabels(s.Labels); len(gone) > 0 {
+			note = append(note, "labels removed: "+strings.Join(gone, ", "))
+		}
+		if s.Deploy != nil {
+			if gone := stripLabels(s.Deploy.Labels); len(gone) > 0 {
+				note = append(note, "deploy labels removed: "+strings.Join(gone, ", "))
+			}
+		}
 		s.Labels = labels(s.Labels)
+		if s.Build != nil {
+			// A per-run image name, removed with the run by its label: the
+			// build never re-tags a production image.
+			s.Image = strings.ToLower(o.Name + "-" + name)
+			s.Build.Labels = labels(s.Build.Labels)
+			s.PullPolicy = types.PullPolicyBuild
+		}
+		for i, v := range s.Volumes {
+			if v.Bind != nil && v.Bind.SELinux != "" {
+				// :z/:Z would relabel production data.
+				b := *v.Bind
+				b.SELinux = ""
+				s.Volumes[i].Bind = &b
+				note = append(note, "SELinux relabel :"+v.Bind.SELinux+" dropped on "+v.Source)
+			}
+		}
+		if len(note) > 0 {
+			out.Notes[name] = strings.Join(note, "; ")
+		}
 		hostMode := false
 		for i, port := range s.Ports {
 			proto := port.Protocol
@@ -268,7 +353,7 @@ func prepare(p *types.Project, o transformOptions) (*prepared, error) {
 			if r := s.Deploy.Replicas; hostMode && r != nil && *r > 1 {
 				one := 1
 				s.Deploy.Replicas = &one
-				out.Notes[name] = fmt.Sprintf("replicas %d lowered to 1: its host-mode published ports allow one task per node", *r)
+				out.Notes[name] = strings.TrimPrefix(out.Notes[name]+"; "+fmt.Sprintf("replicas %d lowered to 1: its host-mode published ports allow one task per node", *r), "; ")
 			}
 		}
 		p.Services[name] = s

@@ -1,27 +1,40 @@
 package verify
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/plan"
 )
 
-// Ref is an address one service uses to reach another (or itself).
+// Ref is an address one service uses to reach another, itself, or a host
+// outside the stack.
 type Ref struct {
-	From   string // service whose namespace the address is used in
-	Host   string // as written: a service name, alias, localhost, ...
-	Port   int
-	Proto  string // tcp or udp
-	Source string // where it was found: environment FOO, command, plan
+	From  string // service whose namespace the address is used in
+	Field string // where: environment.DB_URL, command, healthcheck.test, plan
+	Host  string // as written: a service name, alias, localhost, ...
+	Port  int
+	Proto string // tcp or udp
+	Token string // the address as written (tcp:localhost:15432 -> localhost:15432)
+	Where string // file:line:col, when from a file
+	// Variable is set when the address depends on a variable.
+	Variable string
 }
 
 func (r Ref) Addr() string { return joinHostPort(r.Host, r.Port) }
+
+// target is the check's target: the address, with /udp for UDP.
+func (r Ref) target() string {
+	if r.Proto == "udp" {
+		return r.Addr() + "/udp"
+	}
+	return r.Addr()
+}
 
 func joinHostPort(host string, port int) string {
 	if strings.Contains(host, ":") {
@@ -30,91 +43,82 @@ func joinHostPort(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// addrRE finds host:port pairs, alone or inside URLs and DSNs
-// (postgres://u:p@db:5432/x, redis:6379, http://[::1]:8080/).
-var addrRE = regexp.MustCompile(`(?i)(?:^|[\s/@=,;(\"'])(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?):([0-9]{1,5})\b`)
+// hostGateway names lead to services on the host, which may be production.
+var hostGateway = map[string]bool{"host.docker.internal": true, "host-gateway": true, "gateway.docker.internal": true, "172.17.0.1": true}
 
-// urlNoPortRE finds scheme://host with no port, for the scheme's default port.
-var urlNoPortRE = regexp.MustCompile(`(?i)\b(https?|redis|amqp|postgres(?:ql)?|mysql|mongodb|nats)://(?:[^@/\s]*@)?([a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)(?:[/?#\s"']|$)`)
-
-var defaultPorts = map[string]int{"http": 80, "https": 443, "redis": 6379, "amqp": 5672, "postgres": 5432, "postgresql": 5432, "mysql": 3306, "mongodb": 27017, "nats": 4222}
-
-// localHosts are names that mean "this network namespace".
-var localHosts = map[string]bool{"localhost": true, "127.0.0.1": true, "[::1]": true, "::1": true}
-
-// bindAll are wildcard listen addresses: "0.0.0.0:8080" in a command says
-// where a server listens, not what a client connects to.
-var bindAll = map[string]bool{"0.0.0.0": true, "::": true}
-
-// HostGateway names lead to services on the host.
-var hostGateway = map[string]bool{"host.docker.internal": true, "host-gateway": true, "gateway.docker.internal": true}
-
-// scanRefs finds service-to-service addresses in each service's
-// environment, command and entrypoint: hosts that are a service name, a
-// network alias, a local name or the host gateway. Other hosts are outside
-// the stack and are not checked.
-func scanRefs(services map[string]types.ServiceConfig) []Ref {
-	names := knownHosts(services)
+// collectRefs are the address references of the services in services,
+// found by the shared finder (analysis.Analyze, as migrate finds them):
+// environment, command, entrypoint and healthcheck, in every form it reads
+// (URLs, host:port, scheme:host:port, lists). Listen and advertised
+// addresses are not references. The plan adds its service and self
+// references that the files do not show.
+//
+// Loopback addresses in a service's env files and bind-mounted files
+// (analysis.OutsideRefs) count too: the container reads them. A listen
+// address among them is harmless to check, since the service accepts there.
+func collectRefs(facts *analysis.Facts, outside []analysis.OutsideRef, services map[string]types.ServiceConfig, p *plan.Plan) []Ref {
 	var refs []Ref
 	seen := map[string]bool{}
-	add := func(from, text, source string) {
-		for _, m := range addrRE.FindAllStringSubmatch(text, -1) {
-			host := strings.ToLower(m[1])
-			port, err := strconv.Atoi(m[2])
-			if err != nil || port < 1 || port > 65535 {
-				continue
-			}
-			h := strings.Trim(host, "[]")
-			if bindAll[h] {
-				continue // a listen address, not a reference
-			}
-			if !names[host] && !localHosts[host] && !localHosts[h] && !hostGateway[host] {
-				continue
-			}
-			if localHosts[host] || localHosts[h] {
-				host = h
-			}
-			key := from + "\x00" + host + "\x00" + m[2]
-			if seen[key] {
-				continue
-			}
+	add := func(r Ref) {
+		key := r.From + "\x00" + strings.ToLower(r.Host) + "\x00" + strconv.Itoa(r.Port) + "\x00" + r.Proto + "\x00" + r.Field
+		if !seen[key] {
 			seen[key] = true
-			refs = append(refs, Ref{From: from, Host: host, Port: port, Proto: "tcp", Source: source})
-		}
-		for _, m := range urlNoPortRE.FindAllStringSubmatch(text, -1) {
-			host := strings.ToLower(m[2])
-			if !names[host] && !localHosts[host] && !hostGateway[host] {
-				continue
-			}
-			port := defaultPorts[strings.ToLower(m[1])]
-			key := from + "\x00" + host + "\x00" + strconv.Itoa(port)
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			refs = append(refs, Ref{From: from, Host: host, Port: port, Proto: "tcp", Source: source})
+			refs = append(refs, r)
 		}
 	}
-	for name, s := range services {
-		keys := make([]string, 0, len(s.Environment))
-		for k := range s.Environment {
-			keys = append(keys, k)
+	for _, name := range facts.Names() {
+		if _, ok := services[name]; !ok {
+			continue
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if v := s.Environment[k]; v != nil {
-				add(name, *v, "environment "+k)
+		for _, a := range facts.Services[name].Refs {
+			if a.Role != analysis.RoleConnect {
+				continue
 			}
+			proto := "tcp"
+			if strings.EqualFold(a.Scheme, "udp") {
+				proto = "udp"
+			}
+			add(Ref{From: name, Field: a.Field, Host: strings.ToLower(a.Host), Port: a.Port, Proto: proto, Token: a.Token, Where: a.Pos.String(), Variable: a.Variable})
 		}
-		add(name, strings.Join(s.Command, " "), "command")
-		add(name, strings.Join(s.Entrypoint, " "), "entrypoint")
 	}
-	sortRefs(refs)
-	return refs
-}
-
-func sortRefs(refs []Ref) {
-	sort.Slice(refs, func(i, j int) bool {
+	for _, o := range outside {
+		if _, ok := services[o.Service]; !ok || o.Port <= 0 || !analysis.IsLoopback(o.Host) || o.Kind != "env_file" && o.Kind != "mount" {
+			continue
+		}
+		field := o.Kind + " " + o.Pos.File
+		if o.Kind == "mount" {
+			field = "mounted file " + o.Pos.File
+		}
+		add(Ref{From: o.Service, Field: field, Host: strings.ToLower(strings.Trim(o.Host, "[]")), Port: o.Port, Proto: "tcp", Token: o.Token, Where: o.Pos.String()})
+	}
+	if p != nil {
+		have := map[string]bool{}
+		for _, r := range refs {
+			have[r.From+"\x00"+r.Host+"\x00"+strconv.Itoa(r.Port)] = true
+		}
+		for _, pr := range p.References {
+			if pr.From == "" || pr.Port <= 0 {
+				continue
+			}
+			host := ""
+			switch pr.Kind {
+			case plan.RefService:
+				host = pr.To
+			case plan.RefSelf:
+				host = "localhost"
+			default:
+				continue
+			}
+			if host == "" || have[pr.From+"\x00"+host+"\x00"+strconv.Itoa(pr.Port)] {
+				continue
+			}
+			if _, ok := services[pr.From]; !ok {
+				continue
+			}
+			add(Ref{From: pr.From, Field: "plan", Host: host, Port: pr.Port, Proto: planProto(p, pr), Token: joinHostPort(host, pr.Port)})
+		}
+	}
+	sort.SliceStable(refs, func(i, j int) bool {
 		a, b := refs[i], refs[j]
 		if a.From != b.From {
 			return a.From < b.From
@@ -125,148 +129,220 @@ func sortRefs(refs []Ref) {
 		if a.Port != b.Port {
 			return a.Port < b.Port
 		}
-		return a.Source < b.Source
+		return a.Field < b.Field
 	})
+	return refs
 }
 
-// knownHosts are the names by which services reach each other: service
-// names, network aliases, hostnames and links aliases.
-func knownHosts(services map[string]types.ServiceConfig) map[string]bool {
-	names := map[string]bool{}
-	for name, s := range services {
-		names[strings.ToLower(name)] = true
-		if s.Hostname != "" {
-			names[strings.ToLower(s.Hostname)] = true
+// planProto is udp when the plan's target service listens on the port
+// over UDP only.
+func planProto(p *plan.Plan, r plan.Reference) string {
+	to := r.To
+	if r.Kind == plan.RefSelf {
+		to = r.From
+	}
+	tcp, udp := false, false
+	for _, s := range p.Services {
+		if s.Name != to {
+			continue
 		}
+		for _, l := range s.Listeners {
+			if r.Port >= l.Port && r.Port <= max(l.Port, l.PortEnd) {
+				if strings.EqualFold(l.Protocol, "udp") {
+					udp = true
+				} else {
+					tcp = true
+				}
+			}
+		}
+	}
+	if udp && !tcp {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// knownHosts maps the names by which services reach each other (service
+// names, network aliases, hostnames, links aliases, container names) to
+// the service.
+func knownHosts(services map[string]types.ServiceConfig) map[string]string {
+	names := map[string]string{}
+	set := func(n, svc string) {
+		n = strings.ToLower(n)
+		if _, ok := names[n]; !ok && n != "" {
+			names[n] = svc
+		}
+	}
+	keys := make([]string, 0, len(services))
+	for name := range services {
+		keys = append(keys, name)
+	}
+	sort.Strings(keys)
+	for _, name := range keys {
+		set(name, name)
+	}
+	for _, name := range keys {
+		s := services[name]
+		set(s.Hostname, name)
+		set(s.ContainerName, name)
 		for _, n := range s.Networks {
 			if n == nil {
 				continue
 			}
 			for _, a := range n.Aliases {
-				names[strings.ToLower(a)] = true
+				set(a, name)
 			}
 		}
-		for _, l := range s.Links {
-			_, alias, ok := strings.Cut(l, ":")
+	}
+	for _, name := range keys {
+		for _, l := range services[name].Links {
+			target, alias, ok := strings.Cut(l, ":")
 			if ok {
-				names[strings.ToLower(alias)] = true
+				set(alias, target)
 			}
 		}
 	}
 	return names
 }
 
-// Plan is the part of `unhost migrate --format json` output (plan.Plan,
-// version 1) that verify uses. See docs/verify.md for the fields read.
-type Plan struct {
-	Edges    []PlanEdge
-	Internal []PlanPort
-}
-
-// PlanEdge is a service reference the migration rewrote or kept.
-type PlanEdge struct {
-	From  string
-	To    string
-	Port  int
-	Proto string
-}
-
-// PlanPort is a port the migration keeps stack-internal (not published).
-type PlanPort struct {
-	Service string
-	Port    int
-	Proto   string
-}
-
-// readPlan reads the fields verify needs from a migration plan, tolerating
-// everything else: the plan format is owned by migrate. Read are
-// references[] {from, to, port, kind} of kind "service" (an address of
-// another service of the stack) or "self" (the service's own port), and
-// services[].listeners[] {protocol, port, port_end, decision} with decision
-// "internal".
-func readPlan(path string) (*Plan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	var doc struct {
-		References []struct {
-			From string `json:"from"`
-			To   string `json:"to"`
-			Port any    `json:"port"`
-			Kind string `json:"kind"`
-		} `json:"references"`
-		Services []struct {
-			Name      string `json:"name"`
-			Listeners []struct {
-				Protocol string `json:"protocol"`
-				Port     any    `json:"port"`
-				PortEnd  any    `json:"port_end"`
-				Decision string `json:"decision"`
-			} `json:"listeners"`
-		} `json:"services"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
-	}
-	p := &Plan{}
-	for _, r := range doc.References {
-		port, proto := planPort(r.Port, "")
-		if r.From == "" || port == 0 {
-			continue
+// listenersOn are the services that listen on port/proto by the files and
+// the plan: published or exposed targets, listen addresses, the plan's
+// listeners. They are the likely fix of a broken localhost reference.
+func listenersOn(facts *analysis.Facts, services map[string]types.ServiceConfig, p *plan.Plan, port int, proto string) []string {
+	found := map[string]bool{}
+	for name, s := range services {
+		for _, pt := range s.Ports {
+			if int(pt.Target) == port && protoOr(pt.Protocol) == proto {
+				found[name] = true
+			}
 		}
-		switch r.Kind {
-		case "service":
-			if r.To == "" {
-				continue
+		for _, e := range s.Expose {
+			if q, pr := exposePort(e); q == port && pr == proto {
+				found[name] = true
 			}
-			p.Edges = append(p.Edges, PlanEdge{From: r.From, To: r.To, Port: port, Proto: proto})
-		case "self":
-			p.Edges = append(p.Edges, PlanEdge{From: r.From, To: "localhost", Port: port, Proto: proto})
 		}
-	}
-	for _, s := range doc.Services {
-		for _, l := range s.Listeners {
-			if l.Decision != "internal" || s.Name == "" {
-				continue
+		if sf := facts.Services[name]; sf != nil {
+			for _, a := range sf.Refs {
+				if a.Role == analysis.RoleListen && a.Port == port {
+					found[name] = true
+				}
 			}
-			port, proto := planPort(l.Port, strings.ToLower(l.Protocol))
-			if port == 0 {
-				continue
-			}
-			end, _ := planPort(l.PortEnd, proto)
-			if end < port || end-port > 100 {
-				end = port
-			}
-			for q := port; q <= end; q++ {
-				p.Internal = append(p.Internal, PlanPort{Service: s.Name, Port: q, Proto: proto})
+			for _, l := range sf.Listeners {
+				if port >= l.Port && port <= max(l.Port, l.PortEnd) && strings.EqualFold(l.Protocol, proto) {
+					found[name] = true
+				}
 			}
 		}
 	}
-	return p, nil
+	if p != nil {
+		for _, s := range p.Services {
+			for _, l := range s.Listeners {
+				if _, ok := services[s.Name]; ok && port >= l.Port && port <= max(l.Port, l.PortEnd) && strings.EqualFold(l.Protocol, proto) {
+					found[s.Name] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(found))
+	for n := range found {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
-// planPort accepts 5432, "5432" and "5432/udp".
-func planPort(v any, proto string) (int, string) {
+// exposePort reads an expose entry: "5432", "53/udp" (a range: its first port).
+func exposePort(e string) (int, string) {
+	num, proto, _ := strings.Cut(e, "/")
 	if proto == "" {
 		proto = "tcp"
 	}
-	var s string
-	switch x := v.(type) {
-	case float64:
-		s = strconv.Itoa(int(x))
-	case string:
-		s = x
-	default:
-		return 0, proto
-	}
-	num, pr, ok := strings.Cut(s, "/")
-	if ok && pr != "" {
-		proto = strings.ToLower(pr)
-	}
+	num, _, _ = strings.Cut(num, "-")
 	n, err := strconv.Atoi(num)
 	if err != nil || n < 1 || n > 65535 {
 		return 0, proto
 	}
-	return n, proto
+	return n, strings.ToLower(proto)
+}
+
+// refChecks: every reference found in the files (and the plan's) is
+// checked from inside the namespace of the service that holds it:
+//   - localhost/127.0.0.1/::1: something in that namespace must accept
+//     on the port; a failure names the service that listens there;
+//   - a service of the stack must connect;
+//   - the host gateway is skipped beside production (--in-place runs it);
+//   - hosts outside the stack are reported, not failed.
+func (r *runner) refChecks(tasks map[string][]task) {
+	services := r.prep.Original
+	hosts := knownHosts(services)
+	skipped := map[string]string{}
+	for _, s := range r.prep.Skipped {
+		skipped[s.Service] = s.Reason
+	}
+	for _, ref := range collectRefs(r.stack.Facts, r.stack.Outside, services, r.plan) {
+		check := Check{Name: CheckRef, Service: ref.From, Target: ref.target()}
+		where := fmt.Sprintf("%s %s %s", ref.From, ref.Field, ref.Token)
+		if ref.Where != "" {
+			where += " (" + ref.Where + ")"
+		}
+		skip := func(why string) {
+			check.Status, check.Reason = Skip, where+": "+why
+			r.report.add(check)
+		}
+		host := strings.Trim(ref.Host, "[]")
+		local := analysis.IsLoopback(host)
+		toSvc, inStack := hosts[host]
+		switch {
+		case ref.Variable != "":
+			skip(fmt.Sprintf("the address depends on %s, which verify does not resolve", ref.Variable))
+			continue
+		case ref.Port <= 0:
+			skip("no port is known for this address")
+			continue
+		case skipped[ref.From] != "":
+			skip(ref.From + " is skipped")
+			continue
+		case analysis.IsBindAll(host):
+			continue // a listen address in connect position: not a reference
+		case hostGateway[host] && !r.opts.InPlace:
+			skip("leads to a service on the host, which may be the running deployment (--in-place checks it)")
+			continue
+		case !local && !inStack && !hostGateway[host]:
+			check.Status, check.Reason = Note, where+": a host outside the stack; not checked"
+			r.report.add(check)
+			continue
+		case inStack && skipped[toSvc] != "":
+			skip(fmt.Sprintf("leads to %s, which is skipped", toSvc))
+			continue
+		}
+		if why := r.refSkip(ref); why != "" {
+			skip(why)
+			continue
+		}
+		if _, ok := r.containers[ref.From]; !ok {
+			check.Status, check.Reason = Fail, fmt.Sprintf("%s: %s has no running container", where, ref.From)
+			r.report.add(check)
+			continue
+		}
+		t := task{ProbeTask: ProbeTask{Kind: ref.Proto, Addr: ref.Addr()}, wait: r.opts.RefWait}
+		t.report = func(res ProbeResult) {
+			check := check
+			if res.OK {
+				check.Status, check.Reason = Pass, fmt.Sprintf("%s: %s inside %s's network namespace", where, res.Detail, ref.From)
+				r.report.add(check)
+				return
+			}
+			check.Status = Fail
+			if local {
+				check.Reason = fmt.Sprintf("%s: nothing listens on %d/%s inside %s's own network namespace (%s)", where, ref.Port, ref.Proto, ref.From, res.Detail)
+				if ls := listenersOn(r.stack.Facts, services, r.plan, ref.Port, ref.Proto); len(ls) > 0 {
+					check.Reason += fmt.Sprintf("; %s listens on %d: use %s", strings.Join(ls, ", "), ref.Port, joinHostPort(ls[0], ref.Port))
+				}
+			} else {
+				check.Reason = fmt.Sprintf("%s: %s inside %s's network namespace", where, res.Detail, ref.From)
+			}
+			r.report.add(check)
+		}
+		tasks[ref.From] = append(tasks[ref.From], t)
+	}
 }

@@ -27,6 +27,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
+	if len(r.Exposure) > 0 {
+		fmt.Fprintln(tw, "SERVICE\tPORT\tBEFORE\tPLAN\tNOW\tEXPOSURE")
+		for _, e := range r.Exposure {
+			fmt.Fprintf(tw, "%s\t%d/%s\t%s\t%s\t%s\t%s\n", e.Service, e.Port, e.Protocol, e.Before, e.Plan, e.Now, e.Status)
+		}
+		fmt.Fprintln(tw)
+	}
 	fmt.Fprintln(tw, "STATUS\tCHECK\tSERVICE\tTARGET\tREASON")
 	for _, c := range r.Checks {
 		target := c.Target
@@ -35,10 +42,34 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status, c.Name, c.Service, target, c.Reason)
 	}
-	if r.KeptHint != "" {
-		fmt.Fprintf(tw, "\n%s\n", r.KeptHint)
+	for _, e := range r.Exposure {
+		if e.Status == Fail {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%s\t%s\n", e.Status, CheckExposure, e.Service, e.Port, e.Protocol, e.Reason)
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.ExposureNote != "" {
+		fmt.Fprintf(w, "\n%s\n", r.ExposureNote)
+	}
+	if r.Status == Incomplete {
+		verdict := "INCOMPLETE: not a pass"
+		if r.AllowSkip {
+			verdict = "INCOMPLETE (--allow-skip)"
+		}
+		fmt.Fprintf(w, "\n%s: %d skipped:\n", verdict, len(r.Skipped))
+		for _, s := range r.Skipped {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+	}
+	if r.KeptHint != "" {
+		fmt.Fprintf(w, "\n%s\n", r.KeptHint)
+	}
+	if r.Teardown != "" {
+		fmt.Fprintf(w, "\n%s\n", r.Teardown)
+	}
+	return nil
 }
 
 // WriteJSON writes the report as one JSON document.
@@ -99,6 +130,16 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			s.Skipped++
 		default:
 			tc.SystemOut = c.Reason
+		}
+		s.Cases = append(s.Cases, tc)
+	}
+	for _, e := range r.Exposure {
+		tc := junitCase{Name: fmt.Sprintf("%s %s %d/%s", CheckExposure, e.Service, e.Port, e.Protocol), Classname: "unhost.verify." + CheckExposure}
+		if e.Status == Fail {
+			tc.Failure = &junitMessage{Message: e.Reason, Body: e.Reason}
+			s.Failures++
+		} else {
+			tc.SystemOut = fmt.Sprintf("before %s, plan %s, now %s: %s", e.Before, e.Plan, e.Now, e.Reason)
 		}
 		s.Cases = append(s.Cases, tc)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -57,9 +58,6 @@ type swarmRun struct {
 	cliVersion  string
 }
 
-// docker runs the docker CLI in its own process group (see Compose.Run).
-var dockerCLI = &Compose{Argv: []string{"docker"}}
-
 // ensureSwarm checks that the engine is a swarm manager, or, with
 // InitSwarm, initialises a single-node swarm on an engine in none.
 func (r *runner) ensureSwarm(ctx context.Context) error {
@@ -71,6 +69,13 @@ func (r *runner) ensureSwarm(ctx context.Context) error {
 	case swarm.LocalNodeStateActive:
 		if !info.Swarm.ControlAvailable {
 			return errors.New("this engine is a swarm worker: run verify on a swarm manager")
+		}
+		// A swarm another verify run initialised: the last run out leaves it.
+		if node, _, err := r.cli.NodeInspectWithRaw(ctx, info.Swarm.NodeID); err == nil {
+			if v, ok := node.Spec.Labels[LabelSwarm]; ok {
+				r.swarm.initialised = r.opts.InitSwarm
+				r.swarm.hadGWBridge = v == "gwbridge-existed"
+			}
 		}
 		return nil
 	case swarm.LocalNodeStateInactive:
@@ -88,13 +93,45 @@ func (r *runner) ensureSwarm(ctx context.Context) error {
 		return fmt.Errorf("swarm init: %w", err)
 	}
 	r.swarm.initialised = true
+	// Say on the node that verify made this swarm, for the run that
+	// leaves it last.
+	mark := "gwbridge-created"
+	if r.swarm.hadGWBridge {
+		mark = "gwbridge-existed"
+	}
+	if info, err := r.cli.Info(ctx); err == nil {
+		if node, _, err := r.cli.NodeInspectWithRaw(ctx, info.Swarm.NodeID); err == nil {
+			spec := node.Spec
+			if spec.Labels == nil {
+				spec.Labels = map[string]string{}
+			}
+			spec.Labels[LabelSwarm] = mark
+			if err := r.cli.NodeUpdate(ctx, node.ID, node.Version, spec); err != nil {
+				r.progress("warning: label the swarm node: %v", err)
+			}
+		}
+	}
 	return nil
 }
+
+// LabelSwarm marks the node of a swarm that verify initialised (--init-swarm).
+const LabelSwarm = "io.unhost.verify.swarm"
 
 // leaveSwarm leaves the swarm this run initialised, and removes the
 // docker_gwbridge network that swarm created.
 func (r *runner) leaveSwarm(ctx context.Context) {
 	if !r.swarm.initialised {
+		return
+	}
+	// Another run may have deployed its stack on the swarm this run made:
+	// leaving would take it down. The last one out leaves.
+	svcs, err := r.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelRun))})
+	if err != nil {
+		r.progress("warning: not leaving the swarm this run initialised: list services: %v", err)
+		return
+	}
+	if len(svcs) > 0 {
+		r.progress("not leaving the swarm this run initialised: %d service(s) of other verify runs remain (docker swarm leave --force once they are gone)", len(svcs))
 		return
 	}
 	r.progress("leaving the swarm this run initialised")
@@ -104,7 +141,7 @@ func (r *runner) leaveSwarm(ctx context.Context) {
 	}
 	r.swarm.initialised = false
 	if !r.swarm.hadGWBridge {
-		if err := r.cli.NetworkRemove(ctx, "docker_gwbridge"); err != nil && !client.IsErrNotFound(err) {
+		if err := r.cli.NetworkRemove(ctx, "docker_gwbridge"); err != nil && !cerrdefs.IsNotFound(err) {
 			r.progress("warning: remove docker_gwbridge: %v", err)
 		}
 	}
@@ -116,7 +153,7 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 		return nil, errors.New("no docker CLI on PATH: a stack is deployed with docker stack deploy")
 	}
 	var vout bytes.Buffer
-	if err := dockerCLI.Run(ctx, &vout, &vout, "version", "--format", "{{.Client.Version}}"); err == nil {
+	if err := r.docker.Run(ctx, &vout, &vout, "version", "--format", "{{.Client.Version}}"); err == nil {
 		r.swarm.cliVersion = strings.TrimSpace(vout.String())
 	}
 	r.swarm.ipvs = HasIPVS("/proc")
@@ -134,40 +171,37 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	if len(r.prep.Project.Services) == 0 {
 		// Nothing to deploy: no swarm is needed to say so.
 		r.refChecks(map[string][]task{})
-		r.report.finish(r.start)
 		return r.report, nil
 	}
 	if err := r.ensureSwarm(ctx); err != nil {
 		return nil, err
 	}
-	// From here on the engine holds objects of this run: tear down always.
-	defer func() {
-		if r.opts.Keep {
-			r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as %s; remove it with: docker stack rm %s (or unhost verify --cleanup once this process is gone)", r.name, r.name)
-			if r.swarm.initialised {
-				r.report.KeptHint += "; then leave the swarm verify initialised: docker swarm leave --force"
-			}
+	// From here on the engine may hold objects of this run.
+	r.teardownStack = r.removeSwarmStack
+	if r.opts.Keep {
+		r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as %s; remove it with: docker stack rm %s (the next unhost verify, or unhost verify --cleanup, removes it too: its lease ends with this process)", r.name, r.name)
+		if r.swarm.initialised {
+			r.report.KeptHint += "; then leave the swarm verify initialised: docker swarm leave --force"
 		}
-		r.teardownSwarm(ctx, r.opts.Keep)
-	}()
+	}
 
+	<-r.leaseHeld
+	if r.leaseErr != nil {
+		return nil, r.leaseErr
+	}
+	if r.holdErr != nil {
+		return nil, r.holdErr
+	}
 	r.progress("deploying stack %s", r.name)
-	imageReady := make(chan struct{})
-	var buildErr error
-	go func() {
-		defer close(imageReady)
-		buildErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
-	}()
 	upCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	var out bytes.Buffer
-	upErr := dockerCLI.Run(upCtx, &out, &out, "stack", "deploy", "--resolve-image", "never", "-c", file, r.name)
+	upErr := r.docker.Run(upCtx, &out, &out, "stack", "deploy", "--resolve-image", "never", "-c", file, r.name)
 	if upErr != nil {
 		upErr = fmt.Errorf("docker stack deploy: %w: %s", upErr, lastLines(out.String(), 3))
 	} else {
 		upErr = r.waitServices(upCtx)
 	}
-	<-imageReady
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
 	}
@@ -176,22 +210,14 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	}
 	if upErr != nil {
 		r.swarmFailed(upErr)
-		r.report.finish(r.start)
 		return r.report, nil
-	}
-	if buildErr != nil {
-		return nil, buildErr
 	}
 	for _, name := range sortedKeys(r.swarm.services) {
 		if f := r.swarm.failures[name]; f != "" {
 			r.report.add(Check{Name: CheckStack, Service: name, Status: Fail, Reason: "task " + f})
 			continue
 		}
-		reason := "every replica running"
-		if n := r.prep.Notes[name]; n != "" {
-			reason += "; " + n
-		}
-		r.report.add(Check{Name: CheckStack, Service: name, Status: Pass, Reason: reason})
+		r.report.add(Check{Name: CheckStack, Service: name, Status: Pass, Reason: "every replica running"})
 	}
 	r.progress("stack is up; checking")
 
@@ -206,7 +232,6 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	}
 	r.noteTaskFailures(ctx)
 	r.healthChecks(ctx)
-	r.report.finish(r.start)
 	return r.report, nil
 }
 
@@ -350,7 +375,7 @@ func (r *runner) collectTasks(ctx context.Context) error {
 		}
 		in, err := r.cli.ContainerInspect(ctx, cs.ContainerID)
 		if err != nil {
-			if client.IsErrNotFound(err) {
+			if cerrdefs.IsNotFound(err) {
 				continue
 			}
 			return fmt.Errorf("inspect task of %s: %w", svc, err)
@@ -544,8 +569,8 @@ func hostService(services map[string]types.ServiceConfig, host string) string {
 
 // swarmInternalChecks: a stack-internal port is not published by its
 // service's endpoint (spec or actual), then the checks of compose verify.
-func (r *runner) swarmInternalChecks(ctx context.Context, ports []PlanPort, preHeld map[int]bool) {
-	var rest []PlanPort
+func (r *runner) swarmInternalChecks(ctx context.Context, ports []internalPort, preHeld map[int]bool) {
+	var rest []internalPort
 	for _, ip := range ports {
 		target := fmt.Sprintf("%d/%s", ip.Port, ip.Proto)
 		s, ok := r.swarm.services[ip.Service]
@@ -561,39 +586,19 @@ func (r *runner) swarmInternalChecks(ctx context.Context, ports []PlanPort, preH
 	r.internalChecks(ctx, rest, preHeld)
 }
 
-// teardownSwarm removes the stack (docker stack rm), waits until its task
-// containers and networks are gone, removes the probes, volumes and
-// everything else labelled with the run, then leaves a swarm this run
-// initialised. With keepStack only the probes go.
-func (r *runner) teardownSwarm(ctx context.Context, keepStack bool) {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if r.opts.Force != nil {
-		go func() {
-			select {
-			case <-r.opts.Force:
-				cancel()
-			case <-tctx.Done():
-			}
-		}()
-	}
-	r.removeProbes(tctx)
-	if keepStack {
-		return
-	}
+// removeSwarmStack removes the stack (docker stack rm) and waits until
+// its task containers and networks are gone; Run's teardown removes the
+// probes, volumes and everything else labelled with the run, then leaves
+// a swarm this run initialised.
+func (r *runner) removeSwarmStack(ctx context.Context) {
 	r.progress("removing stack %s", r.name)
 	var out bytes.Buffer
-	if err := dockerCLI.Run(tctx, &out, &out, "stack", "rm", r.name); err != nil {
+	if err := r.docker.Run(ctx, &out, &out, "stack", "rm", r.name); err != nil {
 		r.progress("warning: docker stack rm: %v: %s", err, lastLines(out.String(), 3))
 	}
-	if err := removeStack(tctx, r.cli, r.name); err != nil {
+	if err := removeStack(ctx, r.cli, r.name); err != nil {
 		r.progress("warning: %v", err)
 	}
-	if _, err := Cleanup(tctx, r.cli, r.runID); err != nil {
-		r.progress("warning: %v", err)
-	}
-	r.leaveSwarm(tctx)
-	r.progress("teardown done")
 }
 
 // removeStack removes what is left of stack name: services, then (once
@@ -605,7 +610,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 	var errs []error
 	if svcs, err := c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f}); err == nil {
 		for _, s := range svcs {
-			if err := c.ServiceRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.ServiceRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
 			}
 		}
@@ -624,7 +629,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			for _, ct := range cs {
-				if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+				if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove task container %.12s: %w", ct.ID, err))
 				}
 			}
@@ -641,7 +646,7 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 		}
 		var last error
 		for _, n := range ns {
-			if err := c.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				last = fmt.Errorf("remove network %s: %w", n.Name, err)
 			}
 		}
@@ -658,14 +663,14 @@ func removeStack(ctx context.Context, c *client.Client, name string) error {
 	}
 	if secs, err := c.SecretList(ctx, swarm.SecretListOptions{Filters: f}); err == nil {
 		for _, s := range secs {
-			if err := c.SecretRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.SecretRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove secret %s: %w", s.Spec.Name, err))
 			}
 		}
 	}
 	if cfgs, err := c.ConfigList(ctx, swarm.ConfigListOptions{Filters: f}); err == nil {
 		for _, s := range cfgs {
-			if err := c.ConfigRemove(ctx, s.ID); err != nil && !client.IsErrNotFound(err) {
+			if err := c.ConfigRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove config %s: %w", s.Spec.Name, err))
 			}
 		}

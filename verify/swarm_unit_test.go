@@ -95,11 +95,11 @@ func TestPrepareSwarmStack(t *testing.T) {
 	if err := os.WriteFile(file, []byte(swarmStack), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := loadProject(t.Context(), loadOptions{Files: []string{file}})
+	st, err := loadStack(t.Context(), loadOptions{Files: []string{file}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := prepare(p, transformOptions{Name: "unhost-verify-x", RunID: "x", PID: 7, Swarm: true})
+	prep, err := prepare(st.Project, transformOptions{Name: "unhost-verify-x", RunID: "x", PID: 7, Swarm: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +209,7 @@ func TestPrepareSwarmStack(t *testing.T) {
 
 func TestStackVersion(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return writeFile(t, dir, name, text) }
 	a := write("a.yml", "version: '3.4'\nservices: {}\n")
 	b := write("b.yml", "version: \"3.12\"\nservices: {}\n")
 	c := write("c.yml", "services: {}\n")

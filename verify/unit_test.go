@@ -14,24 +14,42 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	yaml "go.yaml.in/yaml/v4"
+
+	"github.com/unhost/unhost/plan"
 )
 
-func loadYAML(t *testing.T, compose string) *types.Project {
+// writeFile writes text to dir/name for a test and returns the path.
+func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(compose), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, err := loadProject(context.Background(), loadOptions{Files: []string{file}})
-	if err != nil {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func TestScanRefs(t *testing.T) {
-	p := loadYAML(t, `services:
+func loadStackYAML(t *testing.T, compose string, profiles ...string) *stack {
+	t.Helper()
+	file := writeFile(t, t.TempDir(), "compose.yaml", compose)
+	st, err := loadStack(context.Background(), loadOptions{Files: []string{file}, Profiles: profiles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func loadYAML(t *testing.T, compose string) *types.Project {
+	t.Helper()
+	return loadStackYAML(t, compose).Project
+}
+
+// The references verify checks are those of the shared finder (the one
+// migrate and scan use), in every form it reads, plus the plan's.
+func TestCollectRefs(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, dir, "api.env", "SEARCH_URL=http://localhost:16000/q\nOTHER=db:5432\n")
+	st, err := loadStack(context.Background(), loadOptions{Files: []string{writeFile(t, dir, "compose.yaml", `services:
   api:
     image: x
     command: ["serve", "--listen", "0.0.0.0:8080", "--cache", "redis://cache"]
@@ -41,6 +59,10 @@ func TestScanRefs(t *testing.T) {
       HOSTSVC: http://host.docker.internal:3000/x
       OUTSIDE: https://example.com:443/
       ALIAS: search-alias:9200
+      UPSTREAMS: tcp:localhost:15432,tcp:cache:16379,tcp:telemetry:18125
+    env_file: [api.env]
+    healthcheck:
+      test: ["CMD", "probe", "http://localhost:8080/health"]
   cache:
     image: x
   db:
@@ -50,55 +72,89 @@ func TestScanRefs(t *testing.T) {
     networks:
       default:
         aliases: [search-alias]
-`)
+`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &plan.Plan{
+		Services:   []plan.ServicePlan{{Name: "cache", Listeners: []plan.ListenerPlan{{Protocol: "udp", Port: 5353}}}},
+		References: []plan.Reference{{From: "api", To: "cache", Port: 5353, Kind: plan.RefService}, {From: "api", To: "db", Port: 5432, Kind: plan.RefService}, {From: "api", Kind: plan.RefUnresolved}},
+	}
 	var got []string
-	for _, r := range scanRefs(p.Services) {
-		got = append(got, r.From+" "+r.Addr()+" "+r.Source)
+	for _, r := range collectRefs(st.Facts, st.Outside, st.Project.Services, p) {
+		got = append(got, r.From+" "+r.target()+" "+r.Field)
 	}
 	want := []string{
+		"api cache:5353/udp plan",
 		"api cache:6379 command",
-		"api db:5432 environment DB",
-		"api host.docker.internal:3000 environment HOSTSVC",
-		"api localhost:9000 environment LOCAL",
-		"api search-alias:9200 environment ALIAS",
+		"api cache:16379 environment.UPSTREAMS",
+		"api db:5432 environment.DB",
+		"api example.com:443 environment.OUTSIDE",
+		"api host.docker.internal:3000 environment.HOSTSVC",
+		"api localhost:8080 healthcheck.test",
+		"api localhost:9000 environment.LOCAL",
+		"api localhost:15432 environment.UPSTREAMS",
+		"api localhost:16000 env_file api.env",
+		"api search-alias:9200 environment.ALIAS",
+		"api telemetry:18125 environment.UPSTREAMS",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("refs:\n got %q\nwant %q", got, want)
 	}
+	if ls := listenersOn(st.Facts, st.Project.Services, p, 5353, "udp"); !reflect.DeepEqual(ls, []string{"cache"}) {
+		t.Errorf("listeners on 5353/udp = %v", ls)
+	}
 }
 
-func TestReadPlan(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "plan.json")
-	// The shape of plan.Plan (version 1), trimmed, plus fields verify
-	// does not know.
-	plan := `{"version": 1, "project": "shop", "future": {"x": 1},
-  "services": [
-    {"name": "db", "action": "migrate", "listeners": [
-      {"protocol": "tcp", "port": 5432, "address": "127.0.0.1", "decision": "internal"},
-      {"protocol": "tcp", "port": 9187, "decision": "publish", "publish": "127.0.0.1:9187:9187"}]},
-    {"name": "dns", "listeners": [{"protocol": "udp", "port": 53, "port_end": 54, "decision": "internal"}]}],
-  "references": [
-    {"from": "api", "to": "db", "port": 5432, "kind": "service", "action": "rewrite"},
-    {"from": "api", "port": 8080, "kind": "self", "action": "keep"},
-    {"from": "api", "to": "host", "port": 25, "kind": "host-service", "action": "rewrite"},
-    {"from": "api", "kind": "unresolved", "action": "manual"}]}`
-	if err := os.WriteFile(file, []byte(plan), 0o600); err != nil {
-		t.Fatal(err)
+func TestInternalPortsFromPlan(t *testing.T) {
+	st := loadStackYAML(t, `services:
+  db:
+    image: x
+    expose: ["5432", "9187"]
+    ports: ["9187:9187"]
+  dns:
+    image: x
+`)
+	p := &plan.Plan{Services: []plan.ServicePlan{
+		{Name: "db", Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 5432, Decision: plan.DecisionInternal}, {Protocol: "tcp", Port: 9187, Decision: plan.DecisionPublish}}},
+		{Name: "dns", Listeners: []plan.ListenerPlan{{Protocol: "udp", Port: 53, PortEnd: 54, Decision: plan.DecisionInternal}}},
+		{Name: "gone", Listeners: []plan.ListenerPlan{{Protocol: "tcp", Port: 1, Decision: plan.DecisionInternal}}},
+	}}
+	r := &runner{plan: p, prep: &prepared{Project: st.Project}}
+	want := []internalPort{{"db", 5432, "tcp"}, {"dns", 53, "udp"}, {"dns", 54, "udp"}}
+	if got := r.internalPorts(); !reflect.DeepEqual(got, want) {
+		t.Errorf("internal ports = %+v, want %+v", got, want)
 	}
-	p, err := readPlan(file)
-	if err != nil {
-		t.Fatal(err)
+}
+
+func TestDefaultProfilesOnly(t *testing.T) {
+	compose := `services:
+  web:
+    image: x
+  backup:
+    image: x
+    profiles: [ops]
+`
+	st := loadStackYAML(t, compose)
+	if _, ok := st.Project.Services["backup"]; ok || !reflect.DeepEqual(st.NotSelected, []string{"backup"}) {
+		t.Errorf("default profiles: services %v, not selected %v", sortedKeys(st.Project.Services), st.NotSelected)
 	}
-	wantEdges := []PlanEdge{{"api", "db", 5432, "tcp"}, {"api", "localhost", 8080, "tcp"}}
-	wantInternal := []PlanPort{{"db", 5432, "tcp"}, {"dns", 53, "udp"}, {"dns", 54, "udp"}}
-	if !reflect.DeepEqual(p.Edges, wantEdges) || !reflect.DeepEqual(p.Internal, wantInternal) {
-		t.Errorf("plan = %+v", p)
+	st = loadStackYAML(t, compose, "ops")
+	if _, ok := st.Project.Services["backup"]; !ok || len(st.NotSelected) != 0 {
+		t.Errorf("--profile ops: services %v", sortedKeys(st.Project.Services))
 	}
-	if err := os.WriteFile(file, []byte("[1,2]"), 0o600); err != nil {
-		t.Fatal(err)
+}
+
+func TestUnmigrated(t *testing.T) {
+	p := loadYAML(t, "services:\n  a:\n    image: x\n    network_mode: host\n")
+	if err := unmigrated(p, false); err == nil || !strings.Contains(err.Error(), "every service is on the host network; run unhost migrate first") {
+		t.Errorf("err = %v", err)
 	}
-	if _, err := readPlan(file); err == nil {
-		t.Error("a JSON array was accepted as a plan")
+	if err := unmigrated(p, true); err != nil {
+		t.Errorf("--in-place: %v", err)
+	}
+	if err := unmigrated(loadYAML(t, "services:\n  a:\n    image: x\n"), false); err != nil {
+		t.Errorf("bridge: %v", err)
 	}
 }
 
@@ -187,11 +243,11 @@ networks:
 	if env["PRICE"] != "$$5" {
 		t.Errorf("PRICE written as %q, want $$5", env["PRICE"])
 	}
-	re, err := loadProject(context.Background(), loadOptions{Files: []string{path}})
+	re, err := loadStack(context.Background(), loadOptions{Files: []string{path}})
 	if err != nil {
 		t.Fatalf("written project does not load: %v", err)
 	}
-	if v := re.Services["web"].Environment["PRICE"]; v == nil || *v != "$5" {
+	if v := re.Project.Services["web"].Environment["PRICE"]; v == nil || *v != "$5" {
 		t.Errorf("PRICE after reload = %v, want $5", v)
 	}
 }
@@ -214,15 +270,29 @@ volumes:
 	}
 }
 
-func TestParseSockets(t *testing.T) {
+func TestReadSockets(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
    1: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
-   2: garbage
-   3: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
 `
-	got := parseSockets(strings.NewReader(tcp), "tcp")
-	if len(got) != 3 {
+	tcp6 := `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0000000000000000FFFF00000100007F:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
+`
+	for name, text := range map[string]string{"tcp": tcp, "tcp6": tcp6} {
+		if err := os.WriteFile(filepath.Join(root, "net", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ReadSockets(root, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
 		t.Fatalf("sockets = %+v", got)
 	}
 	if got[0].IP.String() != "127.0.0.1" || got[0].Port != 8080 || !got[0].bound() {
@@ -234,10 +304,18 @@ func TestParseSockets(t *testing.T) {
 	if got[2].bound() {
 		t.Errorf("an established socket counts as listening")
 	}
-	v6 := "  sl  local_address remote_address st\n   0: 0000000000000000FFFF00000100007F:1F90 00000000000000000000000000000000:0000 0A\n"
-	got = parseSockets(strings.NewReader(v6), "tcp")
-	if len(got) != 1 || got[0].IP.String() != "127.0.0.1" {
-		t.Errorf("v4-mapped = %+v", got)
+	if got[3].IP.String() != "127.0.0.1" || got[3].Port != 8081 {
+		t.Errorf("v4-mapped = %+v", got[3])
+	}
+	// No IPv6 table: fine. No table at all: an error.
+	if err := os.Remove(filepath.Join(root, "net", "tcp6")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadSockets(root, "tcp"); err != nil || len(got) != 3 {
+		t.Errorf("without tcp6: %d sockets, %v", len(got), err)
+	}
+	if _, err := ReadSockets(root, "udp"); err == nil {
+		t.Error("no udp table, no error")
 	}
 }
 
@@ -293,5 +371,39 @@ func TestReportFormats(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "fail    reference  api      localhost:5432") {
 		t.Errorf("text:\n%s", buf.String())
+	}
+}
+
+// A run with skipped checks is INCOMPLETE, not a pass: exit 4 unless
+// --allow-skip; the text report lists what was skipped and shows the
+// exposure table.
+func TestReportIncomplete(t *testing.T) {
+	r := &Report{Project: "p", Compose: "docker compose 2.40.3", Checks: []Check{
+		{Name: CheckHealth, Service: "api", Status: Pass, Reason: "running"},
+		{Name: CheckRef, Service: "api", Target: "example.com:443", Status: Note, Reason: "a host outside the stack"},
+		{Name: CheckInternal, Service: "db", Target: "5432/tcp", Status: Skip, Reason: "held before"},
+	}, Exposure: []ExposureRow{{Service: "db", Protocol: "tcp", Port: 5432, Before: "loopback:5432", Plan: "stack-internal", Now: "stack-internal", Status: Pass}}}
+	r.finish(time.Now())
+	if r.Status != Incomplete || !r.Failed() || !reflect.DeepEqual(r.Skipped, []string{"internal-port db 5432/tcp"}) {
+		t.Fatalf("status %s, failed %v, skipped %v", r.Status, r.Failed(), r.Skipped)
+	}
+	r.AllowSkip = true
+	if r.Failed() {
+		t.Error("--allow-skip: still failed")
+	}
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INCOMPLETE in", "INCOMPLETE (--allow-skip): 1 skipped:\n  internal-port db 5432/tcp", "BEFORE", "loopback:5432", "note    reference"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, buf.String())
+		}
+	}
+	// An exposure failure fails the run.
+	r.Exposure[0].Status = Fail
+	r.finish(time.Now())
+	if r.Status != Fail {
+		t.Errorf("exposure failure: status %s", r.Status)
 	}
 }

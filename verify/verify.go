@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -28,7 +31,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/unhost/unhost/analysis"
-	"github.com/unhost/unhost/load"
+	"github.com/unhost/unhost/plan"
 )
 
 // Options configures a verify run.
@@ -54,8 +57,26 @@ type Options struct {
 	// none, and leaves it afterwards (swarm target only).
 	InitSwarm bool
 	Progress  io.Writer
-	// Force is closed when teardown must be abandoned (a second signal).
-	Force <-chan struct{}
+	// Profiles to run (--profile); empty: COMPOSE_PROFILES, else the
+	// services without a profile only, as docker compose up does.
+	Profiles []string
+	// AllowSkip: a run with skipped services or checks passes (exit 0)
+	// instead of ending INCOMPLETE.
+	AllowSkip bool
+	// Production safety: services that could act on the engine or the host
+	// are refused unless their flag is given (see docs/verify.md).
+	AllowEngineSocket bool // binds of a container engine's socket or of /run, /var/run
+	AllowPrivileged   bool // privileged: true
+	AllowHostPID      bool // pid: host
+	AllowDevices      bool // devices:
+	// Originals are the files before migration (--original): published
+	// ports are compared with them (with the plan's decisions, if any).
+	Originals []string
+	// TeardownContext bounds the teardown, which runs after ctx ends too.
+	// Nil: the one TeardownContextFrom(ctx) holds, else a fresh context
+	// with a two-minute deadline. Cancel it to abandon the teardown (a
+	// third signal).
+	TeardownContext context.Context
 }
 
 // Check names.
@@ -66,6 +87,8 @@ const (
 	CheckInternal = "internal-port"
 	CheckHealth   = "health"
 	CheckHTTP     = "http"
+	// CheckProbe is a probe that broke (an internal error): a failure.
+	CheckProbe = "probe"
 )
 
 // Status of a check.
@@ -75,6 +98,11 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Note is reported, not judged: a reference to a host outside the stack.
+	Note Status = "note"
+	// Incomplete is a run's status when nothing failed but something was
+	// skipped: not a pass (exit 4) unless AllowSkip.
+	Incomplete Status = "incomplete"
 )
 
 // Check is one verified fact.
@@ -88,18 +116,31 @@ type Check struct {
 
 // Report is the outcome of a verify run.
 type Report struct {
-	Project  string        `json:"project"`
-	Compose  string        `json:"compose"`
-	Swarm    bool          `json:"swarm,omitempty"`
-	Status   Status        `json:"status"`
-	Seconds  float64       `json:"seconds"`
-	Ports    []PortMapping `json:"ports"`
-	Checks   []Check       `json:"checks"`
-	KeptHint string        `json:"kept,omitempty"`
+	Project string        `json:"project"`
+	Compose string        `json:"compose"`
+	Swarm   bool          `json:"swarm,omitempty"`
+	Status  Status        `json:"status"`
+	Seconds float64       `json:"seconds"`
+	Ports   []PortMapping `json:"ports"`
+	Checks  []Check       `json:"checks"`
+	// Exposure compares published ports with the original files and the
+	// plan; ExposureNote says why it was not checked, when it was not.
+	Exposure     []ExposureRow `json:"exposure,omitempty"`
+	ExposureNote string        `json:"exposure_note,omitempty"`
+	// Skipped lists what did not run (services and checks), for INCOMPLETE.
+	Skipped   []string `json:"skipped,omitempty"`
+	AllowSkip bool     `json:"allow_skip,omitempty"`
+	KeptHint  string   `json:"kept,omitempty"`
+	// Teardown says what the teardown left on the engine, if anything,
+	// and how to remove it.
+	Teardown string `json:"teardown,omitempty"`
 }
 
-// Failed tells whether any check failed.
-func (r *Report) Failed() bool { return r.Status == Fail }
+// Failed tells whether the run must exit 4: a check failed, or something
+// was skipped without AllowSkip.
+func (r *Report) Failed() bool {
+	return r.Status == Fail || r.Status == Incomplete && !r.AllowSkip
+}
 
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
 
@@ -115,10 +156,26 @@ func (r *Report) finish(start time.Time) {
 		return a.Target < b.Target
 	})
 	r.Status = Pass
+	r.Skipped = nil
 	for _, c := range r.Checks {
-		if c.Status == Fail {
+		switch c.Status {
+		case Fail:
+			r.Status = Fail
+		case Skip:
+			what := c.Name + " " + c.Service
+			if c.Target != "" {
+				what += " " + c.Target
+			}
+			r.Skipped = append(r.Skipped, what)
+		}
+	}
+	for _, e := range r.Exposure {
+		if e.Status == Fail {
 			r.Status = Fail
 		}
+	}
+	if r.Status == Pass && len(r.Skipped) > 0 {
+		r.Status = Incomplete
 	}
 	r.Seconds = time.Since(start).Seconds()
 }
@@ -141,7 +198,8 @@ type runner struct {
 	labels  map[string]string
 	image   string
 	prep    *prepared
-	plan    *Plan
+	stack   *stack
+	plan    *plan.Plan
 	report  *Report
 	// filled after up
 	containers map[string]container.InspectResponse // service -> first container
@@ -149,6 +207,19 @@ type runner struct {
 	probes     []string            // probe container ids
 	sessions   map[string]*session // container id -> probe serving in its namespace
 	swarm      *swarmRun           // nil for compose
+	docker     *Compose            // the docker CLI, on the run's engine
+	lease      *lease
+	leaseErr   error // before leaseReady: the probe image, the lease's creation
+	holdErr    error // before leaseHeld: the lease's start
+	bg         sync.WaitGroup
+	// imageReady and leaseReady are closed when the probe image is loaded
+	// and when the lease holds (or either failed: leaseErr).
+	// leaseHeld is closed when the lease container runs attached (or that
+	// failed: leaseErr).
+	imageReady, leaseReady, leaseHeld chan struct{}
+	// teardownStack removes the stack (compose down, docker stack rm);
+	// nil until the run may have created one.
+	teardownStack func(context.Context)
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -158,9 +229,12 @@ func (r *runner) progress(format string, args ...any) {
 }
 
 // Run verifies the stack. It returns an error only when verification could
-// not run (no compose, no engine, unreadable files, interrupted); failed
-// checks are in the report.
-func Run(ctx context.Context, opts Options) (*Report, error) {
+// not run (no compose, no engine, unreadable or refused files,
+// interrupted); failed checks are in the report. Whatever the outcome, the
+// run's objects are torn down before it returns (with TeardownContext), and
+// what the teardown could not remove is said: in Report.Teardown, or in
+// the error.
+func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	start := time.Now()
 	if opts.Timeout <= 0 {
 		opts.Timeout = 3 * time.Minute
@@ -171,6 +245,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.RefWait <= 0 {
 		opts.RefWait = 5 * time.Second
 	}
+	switch opts.Target {
+	case TargetAuto, TargetCompose, TargetSwarm:
+	default:
+		return nil, fmt.Errorf("unknown target %q: want compose or swarm", opts.Target)
+	}
 	specs, err := parseHTTPSpecs(opts.HTTP)
 	if err != nil {
 		return nil, err
@@ -180,28 +259,28 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.labels = map[string]string{LabelRun: r.runID, LabelPID: strconv.Itoa(os.Getpid())}
 	r.image = "unhost-verify-probe:" + r.runID
 
-	switch opts.Target {
-	case TargetAuto, TargetCompose, TargetSwarm:
-	default:
-		return nil, fmt.Errorf("unknown target %q: want compose or swarm", opts.Target)
+	engine, err := ResolveEngine(ctx)
+	if err != nil {
+		return nil, err
 	}
+	r.docker = &Compose{Argv: []string{"docker"}, Env: engine.env()}
 	// Asking compose its version starts two processes: do it meanwhile.
 	composeC := make(chan error, 1)
 	go func() {
+		defer recoverTo(func(e error) { composeC <- e })
 		var err error
 		r.compose, err = FindCompose(ctx)
+		if err == nil {
+			r.compose.Env = engine.env()
+		}
 		composeC <- err
 	}()
-	if r.cli, err = NewClient(ctx); err != nil {
+	if r.cli, err = engine.Client(ctx); err != nil {
 		<-composeC
 		return nil, err
 	}
 	defer r.cli.Close()
-	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
-		r.progress("warning: removing leftovers of earlier runs: %v", err)
-	} else if len(left) > 0 {
-		r.progress("removed %d leftovers of earlier runs", len(left))
-	}
+	defer r.bg.Wait() // the start-up sweep of earlier runs' leftovers
 	probeBin := opts.ProbeBinary
 	if probeBin == "" {
 		if probeBin, err = os.Executable(); err != nil {
@@ -213,22 +292,49 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		<-composeC
 		return nil, err
 	}
-	p, err := loadProject(ctx, loadOptions{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles})
+	// The probe image and the run's lease come first, meanwhile the files
+	// load: nothing else of the run is created on the engine before the
+	// lease holds. From here on, whatever happens (an error, a refusal,
+	// an interrupt, a panic), the teardown runs.
+	r.imageReady, r.leaseReady, r.leaseHeld = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	r.bg.Add(1)
+	go r.begin(ctx, probeBin)
+	defer func() {
+		if left := r.teardown(ctx); left != "" {
+			if rep != nil {
+				rep.Teardown = left
+			}
+			if err != nil {
+				err = fmt.Errorf("%w; %s", err, left)
+			}
+		}
+	}()
+	st, err := loadStack(ctx, loadOptions{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles})
 	composeErr := <-composeC
 	if err != nil {
 		return nil, err
 	}
-	useSwarm := opts.Target == TargetSwarm || opts.Target == TargetAuto && analysis.IsSwarm(&load.Compose{Project: p})
+	r.stack = st
+	p := st.Project
+	if err := unmigrated(p, opts.InPlace); err != nil {
+		return nil, err
+	}
+	useSwarm := opts.Target == TargetSwarm || opts.Target == TargetAuto && analysis.IsSwarm(st.Compose)
 	if !useSwarm && composeErr != nil {
 		return nil, composeErr
 	}
 	if opts.PlanFile != "" {
-		if r.plan, err = readPlan(opts.PlanFile); err != nil {
-			return nil, err
+		if r.plan, err = plan.Read(opts.PlanFile); err != nil {
+			return nil, fmt.Errorf("read plan: %w", err)
 		}
 	}
+	exposure, exposureNote, err := compareExposure(ctx, opts, st, r.plan)
+	if err != nil {
+		return nil, err
+	}
 	r.prep, err = prepare(p, transformOptions{Name: r.name, RunID: r.runID, PID: os.Getpid(),
-		WritableBinds: opts.WritableBinds, AllowExternal: opts.AllowExternal, InPlace: opts.InPlace, Swarm: useSwarm})
+		WritableBinds: opts.WritableBinds, AllowExternal: opts.AllowExternal, InPlace: opts.InPlace, Swarm: useSwarm,
+		AllowEngineSocket: opts.AllowEngineSocket, AllowPrivileged: opts.AllowPrivileged, AllowHostPID: opts.AllowHostPID, AllowDevices: opts.AllowDevices})
 	if err != nil {
 		return nil, err
 	}
@@ -237,10 +343,108 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("x-unhost: %w", err)
 	}
 	specs = append(specs, x...)
-	if useSwarm {
-		r.swarm = &swarmRun{}
-		return r.runSwarm(ctx, p, specs, probeBin, stackVersion(p.ComposeFiles))
+
+	// From here on the engine may hold objects of this run: whatever
+	// happens below (an error, an interrupt, a panic), tear down.
+	func() {
+		defer recoverTo(func(e error) { rep, err = nil, e })
+		if useSwarm {
+			r.swarm = &swarmRun{}
+			rep, err = r.runSwarm(ctx, p, specs, probeBin, stackVersion(p.ComposeFiles))
+		} else {
+			rep, err = r.runCompose(ctx, p, specs, probeBin)
+		}
+	}()
+	if rep != nil {
+		rep.Exposure, rep.ExposureNote = exposure, exposureNote
+		rep.AllowSkip = opts.AllowSkip
+		for _, n := range st.NotSelected {
+			rep.add(Check{Name: CheckStack, Service: n, Status: Note, Reason: "not started: outside the selected profiles (--profile selects more)"})
+		}
+		rep.finish(start)
 	}
+	return rep, err
+}
+
+// recoverTo turns a panic of the calling goroutine into an error for
+// report, so that the deferred teardown still runs and the panic is said.
+func recoverTo(report func(error)) {
+	if p := recover(); p != nil {
+		report(fmt.Errorf("internal error (a bug in unhost, please report it): %v\n%s", p, debug.Stack()))
+	}
+}
+
+// unmigrated refuses files whose every service is on the host network:
+// there is nothing to verify before unhost migrate has run.
+func unmigrated(p *types.Project, inPlace bool) error {
+	if inPlace || len(p.Services) == 0 {
+		return nil
+	}
+	keys := analysis.ProjectHostNetworkKeys(p)
+	for _, s := range p.Services {
+		if !analysis.OnHostNetwork(s, keys) {
+			return nil
+		}
+	}
+	return errors.New("every service is on the host network; run unhost migrate first, then verify its output (--in-place runs them as they are)")
+}
+
+// begin loads the probe image, then starts the run's lease, before the run
+// creates anything else on the engine; then it removes what runs whose
+// lease is gone left behind. leaseReady is closed once the lease exists
+// (or that failed: leaseErr), leaseHeld once it runs attached (or that
+// failed: holdErr).
+func (r *runner) begin(ctx context.Context, probeBin string) {
+	defer r.bg.Done()
+	var once, onceHeld sync.Once
+	done := func() { once.Do(func() { close(r.leaseReady) }) }
+	held := func() { onceHeld.Do(func() { close(r.leaseHeld) }) }
+	defer done()
+	defer held()
+	// A panic is an error of the lease's start until leaseHeld (leaseErr
+	// is read once leaseReady is closed and must not change then), a
+	// warning of the sweep after.
+	sweeping := false
+	defer recoverTo(func(e error) {
+		if sweeping {
+			r.progress("warning: sweep of earlier runs: %v", e)
+			return
+		}
+		r.holdErr = e
+	})
+	r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
+	close(r.imageReady)
+	if r.leaseErr != nil {
+		return
+	}
+	l, err := createLease(ctx, r.cli, r.image, r.labels)
+	if err != nil {
+		r.leaseErr = err
+		return
+	}
+	r.mu.Lock()
+	r.lease = l
+	r.mu.Unlock()
+	// Created, the lease already counts as live (leaseStartGrace): the
+	// run may create objects while it starts.
+	done()
+	r.holdErr = l.hold(ctx, r.cli)
+	if r.holdErr != nil {
+		return
+	}
+	sweeping = true
+	held()
+	r.progress("lease holds")
+	if left, err := Cleanup(ctx, r.cli, ""); err != nil {
+		r.progress("warning: removing leftovers of earlier runs: %v", err)
+	} else if len(left) > 0 {
+		r.progress("removed %d leftovers of runs whose lease is gone", len(left))
+	}
+}
+
+// runCompose runs the prepared project with docker compose and checks it.
+func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpSpec, probeBin string) (*Report, error) {
+	opts := r.opts
 	tmp, err := os.MkdirTemp("", "unhost-verify-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -251,48 +455,51 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	internal, preHeld := r.beginReport(&Report{Project: r.name, Compose: r.compose.String()})
-
-	// From here on the engine holds objects of this run: tear down always.
-	defer func() {
-		if opts.Keep {
-			r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans (or unhost verify --cleanup once this process is gone)", r.name, r.name)
-		}
-		r.teardown(ctx, opts.Keep)
-	}()
+	if len(r.prep.Project.Services) == 0 {
+		// Every service is skipped: nothing to start (compose would say
+		// "no service selected"); the report says what was skipped.
+		r.refChecks(map[string][]task{})
+		return r.report, nil
+	}
+	r.teardownStack = r.composeDown
+	if opts.Keep {
+		r.report.KeptHint = fmt.Sprintf("--keep: the test stack is still up as project %s; remove it with: docker compose -p %s down -v --remove-orphans (the next unhost verify, or unhost verify --cleanup, removes it too: its lease ends with this process)", r.name, r.name)
+	}
 
 	r.progress("loaded; starting %s with %s", r.name, r.compose)
-	imageReady := make(chan struct{})
-	var buildErr error
-	go func() {
-		defer close(imageReady)
-		buildErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
-	}()
 	upCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
 	upDone := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		r.startSessionsDuringUp(upCtx, imageReady, upDone)
+		defer recoverTo(func(e error) { r.progress("warning: %v", e) })
+		r.startSessionsDuringUp(upCtx, r.imageReady, upDone)
 	}()
+	<-r.leaseReady
+	if r.leaseErr != nil {
+		close(upDone)
+		<-watched
+		return nil, r.leaseErr
+	}
 	var upOut bytes.Buffer
 	upErr := r.compose.Run(upCtx, &upOut, &upOut, "-p", r.name, "-f", file, "--project-directory", projectDir(p), "up", "-d", "--wait", "--wait-timeout", strconv.Itoa(int(opts.Timeout.Seconds()+0.5)))
 	close(upDone)
 	<-watched
 	cancel()
-	<-imageReady
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
+	}
+	<-r.leaseHeld
+	if r.holdErr != nil {
+		return nil, r.holdErr
 	}
 	if err := r.collectContainers(ctx); err != nil {
 		return nil, err
 	}
 	if upErr != nil {
 		r.stackFailed(ctx, upErr, upOut.String())
-		r.report.finish(start)
 		return r.report, nil
-	}
-	if buildErr != nil {
-		return nil, buildErr
 	}
 	r.progress("stack is up; checking")
 
@@ -300,7 +507,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.portChecks(tasks)
 	r.refChecks(tasks)
 	r.httpChecks(tasks, specs)
-	r.runProbes(ctx, tasks, start)
+	r.runProbes(ctx, tasks, r.start)
 	r.progress("probes answered; watching until every container ran %s", opts.Watch)
 	r.internalChecks(ctx, internal, preHeld)
 
@@ -308,7 +515,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r.healthChecks(ctx)
-	r.report.finish(start)
 	return r.report, nil
 }
 
@@ -319,48 +525,122 @@ func projectDir(p *types.Project) string {
 	return "."
 }
 
-// teardown removes the run's stack, probe containers and image, with its
-// own context: it must also run after an interrupt, until Force.
-// With keepStack (--keep) only the probes go.
-func (r *runner) teardown(ctx context.Context, keepStack bool) {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if r.opts.Force != nil {
-		go func() {
-			select {
-			case <-r.opts.Force:
-				cancel()
-			case <-tctx.Done():
-			}
-		}()
+// TeardownContextFrom returns the teardown context that WithTeardownContext
+// stored in ctx, or nil.
+func TeardownContextFrom(ctx context.Context) context.Context {
+	t, _ := ctx.Value(teardownKey{}).(context.Context)
+	return t
+}
+
+// WithTeardownContext stores in ctx the context that bounds verify's
+// teardown: main's staged signal handler cancels ctx at the first signal
+// and the teardown context at the third (see docs/verify.md).
+func WithTeardownContext(ctx, teardown context.Context) context.Context {
+	return context.WithValue(ctx, teardownKey{}, teardown)
+}
+
+type teardownKey struct{}
+
+// teardownBudget bounds a teardown that nobody abandons.
+const teardownBudget = 2 * time.Minute
+
+// teardown removes everything of the run: the stack (compose down or
+// docker stack rm), the probes, everything labelled with the run id, the
+// lease last; with --keep the stack stays. It runs with the teardown
+// context, not ctx, which has usually ended. It returns "" when nothing of
+// the run remains on the engine (or only the kept stack), else what is
+// left and how to remove it.
+func (r *runner) teardown(ctx context.Context) string {
+	base := r.opts.TeardownContext
+	if base == nil {
+		base = TeardownContextFrom(ctx)
 	}
-	if keepStack {
+	if base == nil {
+		base = context.WithoutCancel(ctx)
+	}
+	tctx, cancel := context.WithTimeout(base, teardownBudget)
+	defer cancel()
+	if r.leaseHeld != nil {
+		<-r.leaseHeld // the image load and the lease, started before anything else
+	}
+	// The lease goes first: what is left of this run is stale from now on,
+	// for this teardown as for any other run's sweep.
+	r.lease.release()
+	keep := r.opts.Keep && r.teardownStack != nil
+	if keep {
 		r.progress("removing the probes, keeping %s", r.name)
 	} else {
 		r.progress("tearing down %s", r.name)
 	}
-	// The probe containers and image, beside compose down: they are not
-	// on the stack's networks.
+	// The probe containers beside the stack's removal: they are not on
+	// the stack's networks.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer recoverTo(func(e error) { r.progress("warning: %v", e) })
 		r.removeProbes(tctx)
 	}()
-	if keepStack {
-		wg.Wait()
-		return
-	}
-	var out bytes.Buffer
-	if err := r.compose.Run(tctx, &out, &out, "-p", r.name, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
-		r.progress("warning: compose down: %v: %s", err, lastLines(out.String(), 3))
+	if r.teardownStack != nil && !keep {
+		func() {
+			defer recoverTo(func(e error) { r.progress("warning: %v", e) })
+			r.teardownStack(tctx)
+		}()
 	}
 	wg.Wait()
-	// Whatever is left (e.g. after an interrupted up) goes by label.
+	r.progress("stack and probes removed")
+	if keep {
+		// The kept stack is left to the next run, or --cleanup.
+		if r.lease != nil {
+			_ = r.cli.ContainerRemove(tctx, r.lease.id, container.RemoveOptions{Force: true})
+		}
+		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			r.progress("warning: remove probe image: %v", err)
+		}
+		return ""
+	}
+	// Whatever is left (e.g. after an interrupted up), the lease and the
+	// probe image go by label.
 	if _, err := Cleanup(tctx, r.cli, r.runID); err != nil {
 		r.progress("warning: %v", err)
 	}
-	r.progress("teardown done")
+	if r.swarm != nil {
+		r.leaveSwarm(tctx)
+	}
+	r.progress("labelled objects removed")
+	left := r.leftovers(context.WithoutCancel(ctx))
+	if left != "" {
+		r.progress("%s", left)
+		return left
+	}
+	r.progress("teardown done: nothing of %s remains", r.name)
+	return ""
+}
+
+// composeDown is the compose stack's own removal.
+func (r *runner) composeDown(ctx context.Context) {
+	var out bytes.Buffer
+	if err := r.compose.Run(ctx, &out, &out, "-p", r.name, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
+		r.progress("warning: compose down: %v: %s", err, lastLines(out.String(), 3))
+	}
+}
+
+// leftovers lists, after teardown, what of the run is still on the engine.
+func (r *runner) leftovers(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	left, err := listRun(ctx, r.cli, r.runID)
+	if err != nil {
+		return fmt.Sprintf("teardown could not check what is left of %s (%v): run unhost verify --cleanup", r.name, err)
+	}
+	if len(left) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, l := range left {
+		parts = append(parts, l.Kind+" "+l.Name)
+	}
+	return fmt.Sprintf("teardown left %s behind: %s; remove it with: unhost verify --cleanup (this run's lease is gone)", r.name, strings.Join(parts, ", "))
 }
 
 // removeProbes closes the probe sessions and removes their containers
@@ -377,7 +657,7 @@ func (r *runner) removeProbes(ctx context.Context) {
 	for _, id := range probes {
 		_ = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	}
-	if _, err := r.cli.ImageRemove(ctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+	if _, err := r.cli.ImageRemove(ctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		r.progress("warning: remove probe image: %v", err)
 	}
 }
@@ -543,6 +823,9 @@ func (r *runner) portChecks(tasks map[string][]task) {
 		for _, b := range bindings {
 			hostPorts = append(hostPorts, b.HostPort)
 		}
+		// Docker lists a port once per address family (0.0.0.0 and ::).
+		sort.Strings(hostPorts)
+		hostPorts = slices.Compact(hostPorts)
 		if len(bindings) == 0 || m.Test != "" && !contains(hostPorts, m.Test) {
 			r.report.add(Check{Name: CheckPort, Service: m.Service, Target: target, Status: Fail,
 				Reason: fmt.Sprintf("%d/%s is not in Docker's port table for %s (published: %s)", m.Target, m.Protocol, m.Service, orNone(hostPorts))})
@@ -617,7 +900,7 @@ func orNone(list []string) string {
 // outside the test stack already holds on the host's loopback (the old
 // host-network deployment may): the internal-port check must not blame the
 // test stack for them.
-func (r *runner) beginReport(rep *Report) ([]PlanPort, map[int]bool) {
+func (r *runner) beginReport(rep *Report) ([]internalPort, map[int]bool) {
 	rep.Ports = r.prep.Ports
 	if rep.Ports == nil {
 		rep.Ports = []PortMapping{}
@@ -625,6 +908,9 @@ func (r *runner) beginReport(rep *Report) ([]PlanPort, map[int]bool) {
 	r.report = rep
 	for _, s := range r.prep.Skipped {
 		r.report.add(Check{Name: CheckStack, Service: s.Service, Status: Skip, Reason: s.Reason})
+	}
+	for _, name := range sortedKeys(r.prep.Notes) {
+		r.report.add(Check{Name: CheckStack, Service: name, Status: Note, Reason: "changed for the test run: " + r.prep.Notes[name]})
 	}
 	internal := r.internalPorts()
 	preHeld := map[int]bool{}

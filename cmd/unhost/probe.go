@@ -54,11 +54,15 @@ func newProbeCmd() *cobra.Command {
 			Short: "answer JSON probe batches read line by line from stdin",
 			Args:  cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				ctx := c.Context()
-				if ctx == nil {
-					ctx = context.Background()
-				}
-				return verify.ServeProbes(ctx, c.InOrStdin(), c.OutOrStdout())
+				return verify.ServeProbes(c.Context(), c.InOrStdin(), c.OutOrStdout())
+			},
+		},
+		&cobra.Command{
+			Use:   "lease",
+			Short: "hold a verify run's lease: read stdin until it ends",
+			Args:  cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				return verify.HoldLease(c.InOrStdin())
 			},
 		},
 		&cobra.Command{
@@ -78,9 +82,6 @@ func newProbeCmd() *cobra.Command {
 }
 
 func runProbe(ctx context.Context, o *probeOptions, c *cobra.Command, tasks []verify.ProbeTask, asJSON bool) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, cancel := context.WithTimeout(ctx, o.deadline)
 	defer cancel()
 	if asJSON {

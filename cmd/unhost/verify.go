@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/unhost/unhost/internal/atomicfile"
+	"github.com/unhost/unhost/internal/streams"
 	"github.com/unhost/unhost/verify"
 )
 
@@ -36,6 +36,13 @@ type verifyOptions struct {
 	swarm         bool
 	swarmSet      bool // --swarm given, true or false
 	initSwarm     bool
+	profiles      []string
+	allowSkip     bool
+	originals     []string
+	allowSocket   bool
+	allowPriv     bool
+	allowHostPID  bool
+	allowDevices  bool
 
 	stdout, stderr io.Writer
 }
@@ -52,8 +59,12 @@ endpoints from inside the containers' network namespaces, tears it down and
 reports. A swarm stack (--swarm, or files that attach the external host
 network or carry deploy: sections) is deployed with docker stack deploy on a
 swarm manager instead (--init-swarm: a single-node swarm for the run).
-Exit status: 0 all checks pass, 4 a check failed, 1 verify could not
-run, 2 bad flags.`,
+Every address reference is checked from inside the namespace of the
+container that holds it; with --original, published ports are compared
+with the files before migration (and the plan's decisions). A run with
+skipped services or checks ends INCOMPLETE and exits 4 unless --allow-skip.
+Exit status: 0 all checks pass, 4 a check failed or the run is incomplete,
+1 verify could not run (or was refused), 2 bad flags.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErr(fmt.Errorf("unexpected argument %q: compose files go with -f", args[0]))
@@ -82,7 +93,14 @@ run, 2 bad flags.`,
 	f.StringArrayVar(&o.http, "http", nil, "HTTP check SERVICE:PORT/PATH=STATUS inside the service's namespace (repeatable)")
 	f.BoolVar(&o.swarm, "swarm", false, "deploy the files as a swarm stack with docker stack deploy (default: when they look like a stack; --swarm=false forces compose)")
 	f.BoolVar(&o.initSwarm, "init-swarm", false, "with a stack: initialise a single-node swarm when the engine is in none, and leave it afterwards")
-	f.BoolVar(&o.cleanup, "cleanup", false, "only remove leftovers of earlier verify runs whose process is gone")
+	f.StringArrayVar(&o.profiles, "profile", nil, "run the services of this profile too (repeatable; default: COMPOSE_PROFILES, else only services without a profile)")
+	f.BoolVar(&o.allowSkip, "allow-skip", false, "pass (exit 0) although services or checks were skipped")
+	f.StringArrayVar(&o.originals, "original", nil, "compose file before migration, to compare published ports with (repeatable)")
+	f.BoolVar(&o.allowSocket, "allow-engine-socket", false, "run services that bind a container engine's socket (or /run, /var/run): they control the engine, production included")
+	f.BoolVar(&o.allowPriv, "allow-privileged", false, "run privileged services")
+	f.BoolVar(&o.allowHostPID, "allow-host-pid", false, "run services with pid: host")
+	f.BoolVar(&o.allowDevices, "allow-devices", false, "run services that map host devices")
+	f.BoolVar(&o.cleanup, "cleanup", false, "only remove leftovers of earlier verify runs whose lease is gone")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&o.probeBinary, "probe-binary", "", "static unhost binary for the probe image (default: this executable)")
 	_ = f.MarkHidden("probe-binary")
@@ -90,9 +108,6 @@ run, 2 bad flags.`,
 }
 
 func runVerify(ctx context.Context, o *verifyOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.stdout == nil {
 		o.stdout = os.Stdout
 	}
@@ -113,35 +128,12 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		}
 	}
 
-	// First SIGINT/SIGTERM: stop and tear down. Second: abandon teardown
-	// (the next verify removes the leftovers).
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	force := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for n := 0; ; n++ {
-			select {
-			case <-done:
-				return
-			case <-sigs:
-				if n == 0 {
-					fmt.Fprintln(o.stderr, "unhost: verify: interrupted, tearing down (again to force)")
-					cancel()
-				} else {
-					close(force)
-					return
-				}
-			}
-		}
-	}()
+	// main's staged signal handler: the first signal cancels ctx, the
+	// teardown goes on until a third one (or its grace) cancels this
+	ctx = verify.WithTeardownContext(ctx, teardownContext(ctx))
 
 	var progress io.Writer
-	if !o.quiet && isTerminal(o.stderr) {
+	if !o.quiet && streams.IsTerminal(o.stderr) {
 		progress = o.stderr
 	}
 	if o.cleanup {
@@ -158,15 +150,16 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	}
 
 	var out io.Writer = o.stdout
-	var file *os.File
+	var file *atomicfile.File
 	if o.output != "" {
 		// Open before running: a bad path should not cost a stack run.
-		f, err := os.Create(o.output)
+		// The report replaces the file only once it is whole.
+		f, err := atomicfile.Create(o.output, 0o644)
 		if err != nil {
 			return fmt.Errorf("report file: %w", err)
 		}
 		file, out = f, f
-		defer file.Close()
+		defer file.Abort()
 	}
 	http := append([]string{}, o.http...)
 	sort.Strings(http)
@@ -181,8 +174,10 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		Files: o.files, ProjectDir: o.projectDir, EnvFiles: o.envFiles, PlanFile: o.plan,
 		Timeout: o.timeout, Watch: o.watch, Keep: o.keep,
 		WritableBinds: o.writableBinds, AllowExternal: o.allowExternal, InPlace: o.inPlace,
-		HTTP: http, ProbeBinary: o.probeBinary, Progress: progress, Force: force,
-		Target: target, InitSwarm: o.initSwarm,
+		HTTP: http, ProbeBinary: o.probeBinary, Progress: progress,
+		Target: target, InitSwarm: o.initSwarm, Profiles: o.profiles, AllowSkip: o.allowSkip,
+		Originals: o.originals, AllowEngineSocket: o.allowSocket, AllowPrivileged: o.allowPriv,
+		AllowHostPID: o.allowHostPID, AllowDevices: o.allowDevices,
 	})
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -199,7 +194,7 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if file != nil {
-		if err := file.Close(); err != nil {
+		if err := file.Commit(); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
@@ -207,13 +202,4 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		return silentExit(ExitVerify)
 	}
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -20,7 +20,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	cerrdefs "github.com/containerd/errdefs"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"

@@ -69,6 +69,16 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// WriteFile writes text to dir/name for a test and returns the path.
+func WriteFile(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // RemoveBinary removes what Binary built.
 func RemoveBinary() {
 	if binDir != "" {
