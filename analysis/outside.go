@@ -31,6 +31,12 @@ const maxOutsideFile = 256 << 10
 // OutsideRefs finds loopback and host addresses with a port in the env
 // files, the project's .env and the bind-mounted files of the services.
 func OutsideRefs(c *load.Compose, workDir string) []OutsideRef {
+	// the load's bounds (regular files, inside the root, no /proc), and at
+	// most maxOutsideFile of each
+	lim := c.Limits
+	if lim.MaxFileSize <= 0 || lim.MaxFileSize > maxOutsideFile {
+		lim.MaxFileSize = maxOutsideFile
+	}
 	var out []OutsideRef
 	seen := map[string]bool{}
 	scan := func(path, service, kind string) {
@@ -42,7 +48,7 @@ func OutsideRefs(c *load.Compose, workDir string) []OutsideRef {
 			return
 		}
 		seen[key] = true
-		for _, r := range scanFileAddresses(path, load.DisplayPath(path, workDir)) {
+		for _, r := range scanFileAddresses(lim, path, load.DisplayPath(path, workDir)) {
 			r.Service, r.Kind = service, kind
 			out = append(out, r)
 		}
@@ -84,9 +90,9 @@ func OutsideRefs(c *load.Compose, workDir string) []OutsideRef {
 	return out
 }
 
-func scanFileAddresses(path, show string) []OutsideRef {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) > maxOutsideFile || !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
+func scanFileAddresses(lim load.Limits, path, show string) []OutsideRef {
+	data, err := lim.ReadFile(path)
+	if err != nil || !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
 		return nil
 	}
 	var out []OutsideRef
