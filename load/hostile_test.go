@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/unhost/unhost/internal/peakrss"
 )
 
 // hostileCase is one input an untrusted repository can hold. setup writes
@@ -172,7 +174,11 @@ func TestLoadHostile(t *testing.T) {
 				t.Fatalf("child failed: %v\n%s", err, out)
 			}
 			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			rss := int64(ru.Maxrss) << 10
+			// the child's own peak: ru_maxrss would count this process too
+			rss, ok := peakrss.Parse(out)
+			if !ok {
+				t.Fatalf("the child reported no peak memory:\n%s", out)
+			}
 			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 			t.Logf("%s: %v CPU (%v wall), peak RSS %d MB", tc.name, cpu.Round(time.Millisecond), took.Round(time.Millisecond), rss>>20)
 			if rss > maxRSS {
@@ -193,6 +199,7 @@ func runHostileChild(t *testing.T, name, dir string) {
 		o := tc.setup(t, dir)
 		_, err := LoadCompose(context.Background(), o)
 		checkLoadError(t, err, tc.want, tc.text)
+		peakrss.Report(os.Stdout)
 		return
 	}
 	t.Fatalf("no case %q", name)

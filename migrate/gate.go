@@ -136,6 +136,9 @@ type gateInput struct {
 	// image's documented default): the environment may set the ports it
 	// really serves, so none counts as known.
 	MissingEnv []string
+	// Observed is true when an inventory watched the service: then what it
+	// listens on is known, even when that is nothing (a pure client).
+	Observed bool
 }
 
 // gateResult is the gate's verdict.
@@ -154,7 +157,7 @@ type gateResult struct {
 // needs the host network stays unless forced; a service whose listeners
 // are unknown stays unless --publish names its ports.
 func gate(in gateInput) gateResult {
-	known := in.Listeners > 0 && len(in.MissingEnv) == 0 || len(in.Published) > 0
+	known := in.Observed || in.Listeners > 0 && len(in.MissingEnv) == 0 || len(in.Published) > 0
 	if in.Forced && !known {
 		return gateResult{Usage: fmt.Sprintf("--force %s: no listener of %s is known, so moving it would publish nothing: add --publish %s:PORT for each port it serves (or run `unhost detect` on the host and pass --inventory)", in.Name, in.Name, in.Name)}
 	}
@@ -216,7 +219,7 @@ func (p *planner) gateService(s *svc) bool {
 			Hint: "make it bind 0.0.0.0 (or its container's own name) and advertise the host name separately; then run migrate again"})
 		return true
 	}
-	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name]}
+	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name], Observed: p.observed(s.name)}
 	cfgs := configMounts(p.c.Project.AllServices()[s.name])
 	for _, l := range s.listeners {
 		if len(cfgs) > 0 && onlyImageDefault(l.evidence) {

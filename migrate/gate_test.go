@@ -25,6 +25,7 @@ func TestGate(t *testing.T) {
 	}{
 		{"known, no need: moves", gateInput{Name: "a", Listeners: 1}, false, "", false, false},
 		{"unknown: kept", gateInput{Name: "a"}, true, FindingListenersUnknown, false, false},
+		{"observed listening on nothing (a client): moves", gateInput{Name: "a", Observed: true}, false, "", false, false},
 		{"unknown but --publish: moves", gateInput{Name: "a", Published: []int{80}}, false, "", false, false},
 		{"need: kept", gateInput{Name: "a", Listeners: 2, Needs: nd}, true, FindingNeedsHost, false, false},
 		{"need and --force with evidence: moves", gateInput{Name: "a", Listeners: 2, Needs: nd, Forced: true}, false, "", false, true},

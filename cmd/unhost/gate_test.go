@@ -42,3 +42,18 @@ func TestMigrationPassesScan(t *testing.T) {
 		t.Errorf("scan of the migrated file: exit %d, want 0 and no all-interfaces finding:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestMigrateFormatMermaid: --format mermaid prints just the diagram, and
+// the pull-request body carries the same diagram in a mermaid block.
+func TestMigrateFormatMermaid(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "compose.yaml", []byte("services:\n  web:\n    image: example/web:1\n    network_mode: host\n    expose: [\"8080\"]\n"))
+	out, errOut, code := runIn(t, dir, "migrate", "--no-engine", "--format", "mermaid")
+	if code != ExitOK || !strings.HasPrefix(out, "flowchart LR\n") || !strings.Contains(out, "s_web") || strings.Contains(out, "```") {
+		t.Fatalf("--format mermaid: exit %d, want the bare flowchart:\n%s%s", code, out, errOut)
+	}
+	md, _, code := runIn(t, dir, "migrate", "--no-engine", "--format", "markdown")
+	if code != ExitOK || !strings.Contains(md, "```mermaid\n"+out+"```") {
+		t.Errorf("the pull-request body lacks the diagram (exit %d):\n%s", code, md)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/detect"
+	"github.com/unhost/unhost/diagram"
 	"github.com/unhost/unhost/internal/atomicfile"
 	"github.com/unhost/unhost/internal/streams"
 	"github.com/unhost/unhost/load"
@@ -96,7 +97,7 @@ whatever the format. Exit status: 0 done, 3 a blocker is left (also with
 	fl.StringArrayVar(&o.envFiles, "env-file", nil, "environment `FILE` (repeatable)")
 	fl.StringVarP(&o.projectName, "project-name", "p", "", "project `NAME`")
 	fl.StringArrayVar(&o.profiles, "profile", nil, "migrate only services of this `PROFILE` (repeatable); analysis always sees every profile")
-	fl.StringVar(&o.format, "format", "diff", "`FORMAT` of the output: diff, json (the plan) or markdown (a pull-request body)")
+	fl.StringVar(&o.format, "format", "diff", "`FORMAT` of the output: diff, json (the plan), markdown (a pull-request body) or mermaid (the stack after the migration, as a flowchart)")
 	fl.BoolVar(&o.write, "write", false, "edit the files in place (all or none, atomically, with a backup beside each)")
 	fl.StringVarP(&o.output, "output", "o", "", "write the rewritten file to `FILE`, with the input's mode (one input file only)")
 	fl.BoolVar(&o.noBackup, "no-backup", false, "with --write, leave no *.unhost-backup copy")
@@ -120,9 +121,9 @@ whatever the format. Exit status: 0 done, 3 a blocker is left (also with
 // what migrate needs parsed. Its errors are usage errors.
 func (o *migrateOptions) validate() error {
 	switch o.format {
-	case "diff", "json", "markdown":
+	case "diff", "json", "markdown", "mermaid":
 	default:
-		return fmt.Errorf("--format %q: want diff, json or markdown", o.format)
+		return fmt.Errorf("--format %q: want diff, json, markdown or mermaid", o.format)
 	}
 	switch {
 	case o.check && (o.write || o.output != ""):
@@ -206,6 +207,20 @@ type migrated struct {
 	res     *migrate.Result
 	diff    string // exact, for standard output and git apply
 	workDir string // what the diff's paths are relative to
+	inv     *detect.Inventory
+}
+
+// diagram draws the stack after the migration as a Mermaid flowchart,
+// with the connections the inventory saw, if one was used.
+func (d migrated) diagram() string {
+	var opts diagram.Options
+	if d.inv != nil {
+		opts.Window = d.inv.Duration
+		for _, e := range d.inv.Edges {
+			opts.Edges = append(opts.Edges, diagram.Edge{From: e.From, To: e.To, Port: e.Port, Protocol: e.Protocol, Count: e.Count})
+		}
+	}
+	return diagram.MermaidWith(d.res.Plan, opts)
 }
 
 // redactedDiff is the diff for people (a pull-request body): each file is
@@ -508,7 +523,11 @@ func (o *migrateOptions) migrateOne(ctx context.Context, j migrateJob, base migr
 	for _, f := range res.Files {
 		diff.WriteString(f.Diff(load.DisplayPath(f.Abs, opts.WorkDir)))
 	}
-	return migrated{name: j.name, c: c, res: res, diff: diff.String(), workDir: opts.WorkDir}, nil
+	inv := opts.Inventory
+	if inv == nil && opts.Committed != nil && opts.Committed.Stale == "" {
+		inv = opts.Committed.Inventory
+	}
+	return migrated{name: j.name, c: c, res: res, diff: diff.String(), workDir: opts.WorkDir, inv: inv}, nil
 }
 
 // reportFindings prints every blocker and warning of the plans on w, one
@@ -584,6 +603,12 @@ func (o *migrateOptions) print(done []migrated) error {
 		if _, err := out.Write(append(b, '\n')); err != nil {
 			return err
 		}
+	case "mermaid":
+		for _, d := range done {
+			if _, err := io.WriteString(out, d.diagram()); err != nil {
+				return err
+			}
+		}
 	case "markdown":
 		if len(done) == 0 {
 			fmt.Fprintln(o.io.ErrOut, "no Compose project uses the host network: no pull-request body")
@@ -591,7 +616,7 @@ func (o *migrateOptions) print(done []migrated) error {
 		}
 		var data []map[string]any
 		for _, d := range done {
-			data = append(data, map[string]any{"Plan": d.res.Plan, "Diff": d.redactedDiff()})
+			data = append(data, map[string]any{"Plan": d.res.Plan, "Diff": d.redactedDiff(), "Diagram": d.diagram()})
 		}
 		md, err := templates.Render("migrate.md.tmpl", map[string]any{"Projects": data})
 		if err != nil {

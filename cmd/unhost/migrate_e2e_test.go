@@ -12,6 +12,7 @@ import (
 
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/internal/dockertest"
+	"github.com/unhost/unhost/migrate"
 	"github.com/unhost/unhost/plan"
 )
 
@@ -106,7 +107,8 @@ func TestMigrateFromRunning(t *testing.T) {
 	for _, line := range []string{
 		fmt.Sprintf(`+      - "127.0.0.1:%d:%d"`, admin, admin),
 		fmt.Sprintf(`+    command: ["-tcp", "0.0.0.0:%d"]`, admin),
-		fmt.Sprintf(`+      - "%d:%d"`, api, api),
+		// all interfaces, as before: marked for scan
+		fmt.Sprintf(`+      - "%d:%d" %s`, api, api, migrate.SameReachMarker),
 	} {
 		if !containsLine(diff, line) {
 			t.Errorf("diff lacks %q:\n%s", line, diff)
