@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/plan"
 )
 
@@ -71,6 +72,22 @@ func (p *planner) resolveReferences() {
 	p.observedEdges()
 }
 
+// edgeDetail says what the inventory saw of one edge: how often, over which
+// window, by which method (so a reviewer can judge what was not seen).
+func edgeDetail(inv *detect.Inventory, e detect.Edge) string {
+	d := fmt.Sprintf("%s connected to port %d (%s)", e.From, e.Port, e.Via)
+	if e.Count > 0 {
+		d += fmt.Sprintf(", %d connection(s)", e.Count)
+	}
+	if inv.Duration != "" {
+		d += " in a " + inv.Duration + " window"
+	}
+	if inv.Method != "" {
+		d += " (" + inv.Method + ")"
+	}
+	return d
+}
+
 // observedEdges adds what the inventory saw services connect to.
 func (p *planner) observedEdges() {
 	inv := p.opts.Inventory
@@ -85,7 +102,7 @@ func (p *planner) observedEdges() {
 		owner := p.svcs[p.netOwner(e.To)]
 		if l := owner.find(e.Protocol, e.Port); l != nil {
 			l.usedBy[e.From] = true
-			l.evidence = append(l.evidence, analysis.Evidence{Kind: "runtime", Detail: fmt.Sprintf("%s connected to port %d (%s)", e.From, e.Port, e.Via)})
+			l.evidence = append(l.evidence, analysis.Evidence{Kind: "runtime", Detail: edgeDetail(inv, e)})
 			if p.onHostAfter(e.From) && p.migrated(owner.name) {
 				l.outside = true
 				l.outsideWhy = e.From + " stays on the host network and connects to it"
