@@ -41,6 +41,22 @@ type VariableChoice struct {
 	Evidence Evidence `json:"evidence"`
 }
 
+// DiscoveryPort says why a listener on proto ports lo to hi needs the host
+// network, when one of them serves LAN discovery; "" otherwise. migrate
+// asks it of listeners an inventory observed, which the static facts do
+// not hold.
+func DiscoveryPort(proto string, lo, hi int) string {
+	if hi < lo {
+		hi = lo
+	}
+	for _, d := range discoveryPorts {
+		if proto == d.proto && lo <= d.hi && hi >= d.lo {
+			return fmt.Sprintf("it listens on %d/%s (%s): multicast or broadcast discovery only works on the host network", lo, proto, d.what)
+		}
+	}
+	return ""
+}
+
 // discoveryPorts are the ports of LAN discovery protocols, which use
 // multicast or broadcast and so work only on the host network.
 var discoveryPorts = []struct {
@@ -124,13 +140,8 @@ func hostNeeds(sf *ServiceFacts, nodes []load.NodeRef) []HostNeed {
 		if end < l.Port {
 			end = l.Port
 		}
-		for _, d := range discoveryPorts {
-			if l.Protocol == d.proto && l.Port <= d.hi && end >= d.lo {
-				out = append(out, HostNeed{Kind: "discovery-port", Quote: portQuote(l),
-					Reason:   fmt.Sprintf("it listens on %d/%s (%s): multicast or broadcast discovery only works on the host network", l.Port, l.Protocol, d.what),
-					Evidence: l.Evidence})
-				break
-			}
+		if why := DiscoveryPort(l.Protocol, l.Port, end); why != "" {
+			out = append(out, HostNeed{Kind: "discovery-port", Quote: portQuote(l), Reason: why, Evidence: l.Evidence})
 		}
 		if n := end - l.Port + 1; n > largeRange {
 			out = append(out, HostNeed{Kind: "port-range", Quote: portQuote(l),

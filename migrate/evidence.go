@@ -9,19 +9,6 @@ import (
 	"github.com/unhost/unhost/plan"
 )
 
-// discovery ports that only work on the host network.
-var discoveryPorts = []struct {
-	lo, hi int
-	proto  string
-	what   string
-}{
-	{5353, 5353, "udp", "mDNS"},
-	{1900, 1900, "udp", "SSDP/DLNA"},
-	{67, 68, "udp", "DHCP"},
-	{137, 138, "udp", "NetBIOS"},
-	{3702, 3702, "udp", "WS-Discovery"},
-}
-
 // gatherListeners merges the static listeners of every host-network
 // service, by protocol and port.
 func (p *planner) gatherListeners() {
@@ -206,10 +193,8 @@ func (p *planner) decideServices() {
 // needsHost says why a service must stay on the host network, or "".
 func (p *planner) needsHost(s *svc) (string, []analysis.Evidence) {
 	for _, l := range s.listeners {
-		for _, d := range discoveryPorts {
-			if l.proto == d.proto && l.port <= d.hi && (l.portEnd >= d.lo || l.port >= d.lo) {
-				return fmt.Sprintf("it listens on %d/%s (%s): multicast or broadcast discovery only works on the host network", l.port, l.proto, d.what), l.evidence
-			}
+		if why := analysis.DiscoveryPort(l.proto, l.port, l.portEnd); why != "" {
+			return why, l.evidence
 		}
 		if l.count() > 100 {
 			return fmt.Sprintf("it listens on a range of %d ports (%d-%d/%s): Docker runs one proxy process and firewall rules per published port", l.count(), l.port, l.portEnd, l.proto), l.evidence
