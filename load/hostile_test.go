@@ -130,18 +130,18 @@ func hostileCases() []hostileCase {
 			return composeWith("    extends:\n      file: base.yaml\n      service: app\n")(t, dir)
 		}, want: ErrAliasBomb, text: "base.yaml: yaml aliases expand too far"},
 		{name: "alias-bomb", setup: composeWith(aliasBomb()),
-			want: ErrAliasBomb, text: "compose.yaml: yaml aliases expand too far: aliases expand to more than 50000 nodes"},
+			want: ErrAliasBomb, text: "compose.yaml: yaml aliases expand too far: aliases expand to more than 200000 nodes"},
 		{name: "deep-10000-flow", setup: composeWith("x-deep: " + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + "\n"),
 			want: ErrTooDeep, text: "compose.yaml:4:"},
 		{name: "deep-10000-block", setup: composeWith("x-deep:\n" + strings.Repeat("- ", 10_000) + "x\n"),
 			want: ErrTooDeep, text: "yaml nested too deep: collections nest more than 100 levels"},
 		{name: "nodes-7m-flow", setup: composeWith("x-many: [" + strings.Repeat("a,", 3_500_000) + "a]\n"),
-			want: ErrTooManyNodes, text: "compose.yaml:4:1: too many yaml nodes: more than 50000 nodes"},
+			want: ErrTooManyNodes, text: "compose.yaml:4:1: too many yaml nodes: more than 200000 nodes"},
 		{name: "just-under-limit-7m", setup: composeWith("x-blob: |\n" + strings.Repeat("  "+strings.Repeat("b", 98)+"\n", 73_000)),
 			want: nil},
 		{name: "just-under-limit-7m-environment", setup: environment(300), want: nil},
-		{name: "nodes-7m-environment", setup: environment(60),
-			want: ErrTooManyNodes, text: "too many yaml nodes: more than 50000 nodes"},
+		{name: "nodes-7m-environment", setup: environment(8),
+			want: ErrTooManyNodes, text: "too many yaml nodes: more than 200000 nodes"},
 	}
 }
 

@@ -87,6 +87,11 @@ type Compose struct {
 
 	po       *cli.ProjectOptions
 	loadOpts []func(*loader.Options)
+
+	// services indexes each compose file's services: mapping by name,
+	// built once (ServiceNodes is asked for every service)
+	servicesOnce sync.Once
+	services     []map[string]*yaml.Node
 }
 
 // Reload loads the project again with some files' content replaced (keyed

@@ -12,15 +12,42 @@ import (
 func (c *Compose) ServiceNodes(name string) []NodeRef {
 	var out []NodeRef
 	seen := map[*yaml.Node]bool{}
-	for _, f := range c.composeFiles() {
-		services := MapValue(f.Root, "services")
-		_, m := MapEntry(services, name)
+	files := c.composeFiles()
+	index := c.serviceIndex(files)
+	for i, f := range files {
+		m := index[i][name]
 		if m == nil {
 			continue
 		}
 		c.collectServiceNodes(f, m, &out, seen, 0)
 	}
 	return out
+}
+
+// serviceIndex maps, for each compose file, a service's name to the value
+// of its key under services: (the first, as MapEntry finds it), so that
+// asking for every service costs linear time, not quadratic.
+func (c *Compose) serviceIndex(files []*SourceFile) []map[string]*yaml.Node {
+	c.servicesOnce.Do(func() {
+		c.services = make([]map[string]*yaml.Node, len(files))
+		for i, f := range files {
+			idx := map[string]*yaml.Node{}
+			m := MapValue(f.Root, "services")
+			if m != nil && m.Kind == yaml.AliasNode {
+				m = m.Alias
+			}
+			if m != nil && m.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(m.Content); j += 2 {
+					k := m.Content[j]
+					if _, dup := idx[k.Value]; k.Kind == yaml.ScalarNode && !dup {
+						idx[k.Value] = m.Content[j+1]
+					}
+				}
+			}
+			c.services[i] = idx
+		}
+	})
+	return c.services
 }
 
 // NodeRef is a YAML node in a file.

@@ -389,13 +389,14 @@ func (c *Compose) checkServiceFiles(workDir string) error {
 	if err := checkFile(c.Limits, filepath.Join(p.WorkingDir, ".env"), workDir); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(p.AllServices()))
-	for name := range p.AllServices() {
+	all := p.AllServices() // a new map each call: once
+	names := make([]string, 0, len(all))
+	for name := range all {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		s := p.AllServices()[name]
+		s := all[name]
 		specs := []types.ContainerSpec{s.ContainerSpec}
 		for _, h := range s.PreStart {
 			specs = append(specs, h.ContainerSpec) // pre_start hooks carry env and label files too

@@ -14,9 +14,10 @@ import (
 // MaxNodes bounds how many YAML nodes a file may hold, counted before it is
 // parsed: the YAML tree of a file costs far more memory than its text (a
 // flow list of 7 MiB takes 800 MB) and compose-go spends seconds on every
-// hundred thousand nodes. The largest real Compose files hold a few
-// thousand.
-const MaxNodes = 50_000
+// hundred thousand nodes. Real Compose files hold a few thousand; a
+// generated stack of 10,000 services, which unhost must still migrate as
+// compose loads it, holds about 150,000.
+const MaxNodes = 200_000
 
 // MaxDepth bounds how deep YAML collections may nest. Compose files nest
 // less than 20 levels.

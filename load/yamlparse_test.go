@@ -61,10 +61,10 @@ func TestParseYAMLBounds(t *testing.T) {
 		want       error
 		msg        string
 	}{
-		{"nodes", "x: [" + strings.Repeat("a,", MaxNodes) + "a]\n", ErrTooManyNodes, "f.yaml:1:1: too many yaml nodes: more than 50000 nodes"},
+		{"nodes", "x: [" + strings.Repeat("a,", MaxNodes) + "a]\n", ErrTooManyNodes, "f.yaml:1:1: too many yaml nodes: more than 200000 nodes"},
 		{"depth flow", "x: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n", ErrTooDeep, "f.yaml:1:"},
 		{"depth block", "x:\n" + strings.Repeat("- ", 200) + "a\n", ErrTooDeep, "collections nest more than 100 levels"},
-		{"aliases", aliasBomb(), ErrAliasBomb, "f.yaml: yaml aliases expand too far: aliases expand to more than 50000 nodes (a possible alias bomb)"},
+		{"aliases", aliasBomb(), ErrAliasBomb, "f.yaml: yaml aliases expand too far: aliases expand to more than 200000 nodes (a possible alias bomb)"},
 		{"syntax", "a: [\n", nil, "f.yaml:2:1: "},
 	}
 	for _, c := range cases {

@@ -116,7 +116,7 @@ func (p *planner) supplementFacts() {
 	p.followerListeners()
 	defer p.resolveSiblings() // after the binds and listener lists below
 	defer p.disownNamedPorts()
-	all := p.c.Project.AllServices()
+	all := p.all
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if !s.facts.HostNetwork() || s.follows != "" {

@@ -53,7 +53,7 @@ func missingNetworks(have []string, deps [][]string) []string {
 // joinDependencyNetworks puts each migrated service on the networks of the
 // services it depends on (hook after planner.decideNetworks).
 func (p *planner) joinDependencyNetworks() {
-	all := p.c.Project.AllServices()
+	all := p.all
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if s.action != "migrate" {
@@ -103,7 +103,7 @@ func (p *planner) joinDependencyNetworks() {
 // configuration declares (expose:, listener lists). The analysis gathers
 // listeners of host-network services only.
 func (p *planner) followerListeners() {
-	all := p.c.Project.AllServices()
+	all := p.all
 	for _, n := range p.names {
 		f := p.svcs[n]
 		if f.follows == "" {

@@ -220,7 +220,7 @@ func (p *planner) gateService(s *svc) bool {
 		return true
 	}
 	in := gateInput{Name: s.name, Forced: p.opts.Force[s.name], Observed: p.observed(s.name)}
-	cfgs := configMounts(p.c.Project.AllServices()[s.name])
+	cfgs := configMounts(p.all[s.name])
 	for _, l := range s.listeners {
 		if len(cfgs) > 0 && onlyImageDefault(l.evidence) {
 			in.Weak = append(in.Weak, fmt.Sprintf("%d/%s", l.port, l.proto))
@@ -230,7 +230,7 @@ func (p *planner) gateService(s *svc) bool {
 	}
 	in.ConfigMounts = cfgs
 	if !p.observed(s.name) && !anyStrong(s.listeners) {
-		in.MissingEnv = missingEnvFiles(p.c.Project.AllServices()[s.name])
+		in.MissingEnv = missingEnvFiles(p.all[s.name])
 	}
 	if why, ev := p.needsHost(s); why != "" {
 		in.Needs = append(in.Needs, need{why, ev})
@@ -246,7 +246,7 @@ func (p *planner) gateService(s *svc) bool {
 			in.Needs = append(in.Needs, need{hn.Reason, []analysis.Evidence{hn.Evidence}})
 		}
 	}
-	if cfg, ok := p.c.Project.AllServices()[s.name]; ok {
+	if cfg, ok := p.all[s.name]; ok {
 		for _, nd := range hostNeeds(cfg) {
 			if len(in.Needs) > 0 && len(in.Needs[0].ev) > 0 && in.Needs[0].ev[0].Kind == nd.ev[0].Kind {
 				continue // needsHost said it already
@@ -254,10 +254,10 @@ func (p *planner) gateService(s *svc) bool {
 			in.Needs = append(in.Needs, nd)
 		}
 	}
-	for _, m := range p.names {
+	for _, m := range p.followersOf(s.name) {
 		// a follower's needs are its owner's: they share one namespace
 		if f := p.svcs[m]; f.follows == s.name {
-			if cfg, ok := p.c.Project.AllServices()[m]; ok {
+			if cfg, ok := p.all[m]; ok {
 				for _, nd := range hostNeeds(cfg) {
 					in.Needs = append(in.Needs, need{m + " (which shares its network) " + strings.TrimPrefix(nd.why, "it "), nd.ev})
 				}
@@ -287,6 +287,20 @@ func (p *planner) gateService(s *svc) bool {
 		return false
 	}
 	return true
+}
+
+// followersOf returns the services that follow name (network_mode:
+// service:NAME), in service order; the index is built once.
+func (p *planner) followersOf(name string) []string {
+	if p.followers == nil {
+		p.followers = map[string][]string{}
+		for _, m := range p.names {
+			if f := p.svcs[m].follows; f != "" {
+				p.followers[f] = append(p.followers[f], m)
+			}
+		}
+	}
+	return p.followers[name]
 }
 
 // ifaceRe matches the names Linux gives network interfaces (predictable

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/detect"
 	"github.com/unhost/unhost/load"
@@ -148,6 +150,7 @@ type svc struct {
 
 type planner struct {
 	c     *load.Compose
+	all   map[string]types.ServiceConfig // c.Project.AllServices(), which builds a new map each call
 	facts *analysis.Facts
 	opts  Options
 	svcs  map[string]*svc
@@ -159,7 +162,9 @@ type planner struct {
 	binds    []*listener
 	pins     []pin
 	usageErr error // a usage error found while deciding (gate.go)
-	clashed  bool  // two services hold one host port: write nothing (clash.go)
+	// followers indexes network_mode: service:X by X (followersOf)
+	followers map[string][]string
+	clashed   bool // two services hold one host port: write nothing (clash.go)
 	// ambiguous references name one of several siblings (siblings.go)
 	ambiguous map[*analysis.AddressRef][]string
 	// indexes the steps keep
@@ -313,7 +318,7 @@ func newPlanner(c *load.Compose, opts Options) (*planner, error) {
 	if opts.Policy == "" {
 		opts.Policy = PolicyAuto
 	}
-	p := &planner{c: c, svcs: map[string]*svc{}, pos: map[string]int{}, refSeen: map[refKey]bool{}, warnSeen: map[string]bool{}, nodes: map[string][]load.NodeRef{}}
+	p := &planner{c: c, all: c.Project.AllServices(), svcs: map[string]*svc{}, pos: map[string]int{}, refSeen: map[refKey]bool{}, warnSeen: map[string]bool{}, nodes: map[string][]load.NodeRef{}}
 	p.facts = analysis.Analyze(c, opts.Images)
 	if opts.Target == "" {
 		opts.Target = plan.TargetBridge

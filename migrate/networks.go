@@ -175,7 +175,7 @@ func (p *planner) internalPeers(n string, internalSet map[string]bool, refs []in
 // resolve between them: a bridge service on a network of its own keeps
 // reaching a migrated database.
 func (p *planner) joinPeerNetworks() {
-	all := p.c.Project.AllServices()
+	all := p.all
 	netsOf := func(name string) []string {
 		s, ok := all[name]
 		if !ok || len(s.Networks) == 0 {

@@ -178,7 +178,7 @@ func (p *planner) improveRunbook(rb *plan.Runbook) {
 // network before the migration (every service was on the host network or
 // on networks of its own).
 func (p *planner) defaultNetworkNew() bool {
-	for _, s := range p.c.Project.AllServices() {
+	for _, s := range p.all {
 		if s.NetworkMode != "" {
 			continue
 		}

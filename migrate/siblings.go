@@ -82,7 +82,7 @@ func pickSibling(field string, cands []siblingCandidate) (string, []string) {
 // resolveSiblings gives siblings the ports that localhost references name
 // (hook in planner.supplementFacts, before the gate): see above.
 func (p *planner) resolveSiblings() {
-	all := p.c.Project.AllServices()
+	all := p.all
 	for _, n := range p.names {
 		s := p.svcs[n]
 		if !p.onHostBefore(n) {
