@@ -51,7 +51,7 @@ func (c *Compose) loadParsed(ctx context.Context, po *cli.ProjectOptions, forSca
 	opts := []func(*loader.Options){loader.WithProfiles([]string{"*"}), func(o *loader.Options) { o.SkipResolveEnvironment = true }}
 	opts = append(opts, c.loadOpts...)
 	opts = append(opts, func(o *loader.Options) { o.SetProjectName(po.Name, true) })
-	defaults, lateDefaults := defaultKeys()
+	defaults, lateDefaults := defaultPatterns()
 	if lateDefaults {
 		opts = append(opts, func(o *loader.Options) { o.SkipDefaultValues = true })
 	}
@@ -176,81 +176,100 @@ func plainTree(n *yaml.Node, seen map[*yaml.Node]bool) bool {
 	return true
 }
 
-// defaultKeys returns, by top-level key (services, jobs), the keys of a
-// service under which compose-go's default values apply
-// (transform.DefaultValues), and whether they all have that shape:
-// "services.*.KEY" or deeper. Then setDefaults can work on those keys
-// alone.
-func defaultKeys() (map[string]map[string]bool, bool) {
-	out := map[string]map[string]bool{}
-	for pattern := range transform.DefaultValues {
-		parts := strings.Split(string(pattern), ".")
-		if len(parts) < 3 || parts[0] == tree.PathMatchAll || parts[1] != tree.PathMatchAll || parts[2] == tree.PathMatchAll || parts[2] == tree.PathMatchList {
-			return nil, false
+// defaultPatterns returns compose-go's default values
+// (transform.DefaultValues) as split patterns, and whether setDefaults may
+// apply them one after the other: no two patterns can match the same path
+// or a path and one of its descendants. compose-go applies the first
+// pattern that matches a value and does not look below it, so overlapping
+// patterns would make the order matter.
+func defaultPatterns() ([]defaultPattern, bool) {
+	var out []defaultPattern
+	for pattern, fn := range transform.DefaultValues {
+		out = append(out, defaultPattern{parts: strings.Split(string(pattern), "."), fn: fn})
+	}
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if overlap(out[i].parts, out[j].parts) {
+				return nil, false
+			}
 		}
-		if out[parts[0]] == nil {
-			out[parts[0]] = map[string]bool{}
-		}
-		out[parts[0]][parts[2]] = true
 	}
 	return out, true
 }
 
+type defaultPattern struct {
+	parts []string
+	fn    transform.Func
+}
+
+// overlap reports whether some path matches a, or lies below a path that
+// matches a, and matches b (or the other way round).
+func overlap(a, b []string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] && a[i] != tree.PathMatchAll && b[i] != tree.PathMatchAll {
+			return false
+		}
+	}
+	return true
+}
+
 // setDefaults sets compose-go's default values (transform.SetDefaultValues)
-// on a loaded model, walking only the keys they apply under: compose-go
-// walks every value of the model and matches its path against every
-// pattern, which costs a tenth of a scan's load. It runs on the validated,
-// normalised model, not before validation and normalisation as in
-// compose-go, and gives the same model: the defaults (a port's protocol
-// and mode, a build's context, a secret's target, a bind's
-// create_host_path, a device request's count) are added only where absent;
-// no check of validation.Validate reads them (a device request's count is
-// added only where neither count nor device_ids is set, so the check that
-// the two exclude each other says the same); and normalisation sets a
-// build's absent context to the same "." and reads nothing else of them.
-// TestLateDefaults compares the two on the corpus.
-func setDefaults(dict map[string]any, keys map[string]map[string]bool) error {
-	sub := map[string]any{}
-	type slot struct {
-		container map[string]any
-		reduced   map[string]any
-	}
-	var slots []slot
-	for top, ks := range keys {
-		containers, ok := dict[top].(map[string]any)
-		if !ok {
-			if _, present := dict[top]; present {
-				sub[top] = dict[top] // not a mapping: let compose-go say what it makes of it
-			}
-			continue
-		}
-		reducedTop := map[string]any{}
-		for name, c := range containers {
-			container, ok := c.(map[string]any)
-			if !ok {
-				reducedTop[name] = c
-				continue
-			}
-			reduced := map[string]any{}
-			for k := range ks {
-				if v, ok := container[k]; ok {
-					reduced[k] = v
-				}
-			}
-			reducedTop[name] = reduced
-			slots = append(slots, slot{container, reduced})
-		}
-		sub[top] = reducedTop
-	}
-	if _, err := transform.SetDefaultValues(sub); err != nil {
-		return err
-	}
-	// the default functions change values in place; copy back what they
-	// return all the same
-	for _, s := range slots {
-		for k, v := range s.reduced {
-			s.container[k] = v
+// on a loaded model, following each pattern's path: compose-go walks every
+// value of the model and matches its path against every pattern
+// (tree.Path.Matches splits both for each pair), which costs a tenth of a
+// scan's load. It runs on the validated, normalised model, not before
+// validation and normalisation as in compose-go, and gives the same model:
+// the defaults (a port's protocol and mode, a build's context, a secret's
+// target, a bind's create_host_path, a device request's count) are added
+// only where absent; no check of validation.Validate reads them (a device
+// request's count is added only where neither count nor device_ids is
+// set, so the check that the two exclude each other says the same); and
+// normalisation sets a build's absent context to the same "." and reads
+// nothing else of them. TestLoadParsedSame compares the two ways.
+func setDefaults(dict map[string]any, patterns []defaultPattern) error {
+	for _, p := range patterns {
+		if _, err := applyPattern(dict, p.parts, tree.NewPath(), p.fn); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// applyPattern calls fn on every value below data whose path matches
+// parts, as tree.Path.Matches would match it: "*" stands for any key and
+// for any item of a sequence (whose path part is "[]").
+func applyPattern(data any, parts []string, p tree.Path, fn transform.Func) (any, error) {
+	if len(parts) == 0 {
+		return fn(data, p, false)
+	}
+	part := parts[0]
+	switch v := data.(type) {
+	case map[string]any:
+		if part == tree.PathMatchAll {
+			for k, e := range v {
+				t, err := applyPattern(e, parts[1:], p.Next(k), fn)
+				if err != nil {
+					return nil, err
+				}
+				v[k] = t
+			}
+		} else if e, ok := v[part]; ok {
+			t, err := applyPattern(e, parts[1:], p.Next(part), fn)
+			if err != nil {
+				return nil, err
+			}
+			v[part] = t
+		}
+	case []any:
+		if part == tree.PathMatchAll || part == tree.PathMatchList {
+			for i, e := range v {
+				t, err := applyPattern(e, parts[1:], p.Next(tree.PathMatchList), fn)
+				if err != nil {
+					return nil, err
+				}
+				v[i] = t
+			}
+		}
+	}
+	return data, nil
 }

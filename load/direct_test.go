@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/transform"
@@ -139,16 +140,26 @@ func TestOneDocument(t *testing.T) {
 	}
 }
 
-// TestDefaultKeys: compose-go's default values all apply under a key of a
-// service (or job), so setDefaults needs to walk only those keys.
-func TestDefaultKeys(t *testing.T) {
-	keys, ok := defaultKeys()
-	if !ok {
-		t.Fatalf("compose-go has a default value of another shape: %v", transform.DefaultValues)
+// TestDefaultPatterns: compose-go's default values do not overlap, so
+// setDefaults may apply them one by one; and overlap says so where they
+// would.
+func TestDefaultPatterns(t *testing.T) {
+	if _, ok := defaultPatterns(); !ok {
+		t.Fatalf("compose-go's default values overlap: %v", transform.DefaultValues)
 	}
-	for _, k := range []string{"ports", "build", "secrets", "volumes", "gpus", "deploy"} {
-		if !keys["services"][k] {
-			t.Errorf("no default under services.*.%s: %v", k, keys)
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"services.*.ports.*", "services.*.ports.*", true},
+		{"services.*.build", "services.*.build.x", true},
+		{"services.*.ports.*", "jobs.*.ports.*", false},
+		{"services.*.ports.*", "services.*.volumes.*.bind", false},
+		{"*.a", "services.b", false},
+		{"*.a", "services.*", true},
+	} {
+		if got := overlap(strings.Split(c.a, "."), strings.Split(c.b, ".")); got != c.want {
+			t.Errorf("overlap(%s, %s) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 }
