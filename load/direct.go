@@ -225,7 +225,10 @@ func overlap(a, b []string) bool {
 // request's count is added only where neither count nor device_ids is
 // set, so the check that the two exclude each other says the same); and
 // normalisation sets a build's absent context to the same "." and reads
-// nothing else of them. TestLoadParsedSame compares the two ways.
+// nothing else of them. Files reached through include get their defaults
+// from compose-go itself, before their paths are resolved against their
+// own folder (its Options.clone does not carry SkipDefaultValues).
+// TestLoadParsedSame compares the two ways, include and extends too.
 func setDefaults(dict map[string]any, patterns []defaultPattern) error {
 	for _, p := range patterns {
 		if _, err := applyPattern(dict, p.parts, tree.NewPath(), p.fn); err != nil {

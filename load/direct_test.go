@@ -38,6 +38,9 @@ secrets:
 	"override.yml": "services:\n  a:\n    image: x\n    ports: !override ['81']\n",
 	"dupkey.yml":   "services:\n  a: {image: x}\n  a: {image: y}\n",
 	"unset.yml":    "services:\n  a:\n    image: x\n    container_name: ${NAME}\n    ports: [\"${PORT}:80\"]\n",
+	"include.yml":  "include: [sub/inc.yml]\nservices:\n  a: {image: x, network_mode: host}\n",
+	"sub/inc.yml":  "services:\n  b:\n    build: {dockerfile: D}\n    ports: ['80']\n",
+	"extends.yml":  "services:\n  base: {image: x, ports: ['90'], build: {dockerfile: E}}\n  c: {extends: base, network_mode: host}\n",
 	"anchors.yml":  "x-p: &p ['80', '81']\nservices:\n  a: {image: x, ports: *p, network_mode: host}\n  b: {image: x, ports: *p}\n",
 }
 
@@ -49,6 +52,9 @@ func TestLoadParsedSame(t *testing.T) {
 	var files []string
 	for name, text := range directCases {
 		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
