@@ -485,13 +485,13 @@ func LoadCompose(ctx context.Context, o ComposeOptions) (*Compose, error) {
 			po.Name = n
 		}
 	}
-	project, err := loadProject(ctx, po)
+	project, err := c.loadParsed(ctx, po, o.ForScan)
 	if err != nil && len(unset) > 0 {
 		// Compose would refuse the file for want of its variables. Analyse
 		// it leniently: placeholders everywhere, no schema or consistency
 		// check (a placeholder cannot satisfy every enum and reference).
 		wholeValue, lenient = Placeholder, true
-		if p2, err2 := loadProject(ctx, po); err2 == nil {
+		if p2, err2 := c.loadParsed(ctx, po, o.ForScan); err2 == nil {
 			project, err = p2, nil
 			c.Lenient = true
 			c.Warnings = append(c.Warnings, "compose does not accept the files without their unset variables: analysed with placeholders and without schema validation")
