@@ -10,6 +10,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	yaml "go.yaml.in/yaml/v4"
+	"golang.org/x/mod/semver"
 )
 
 // docker stack deploy reads compose file format 3 (docker/cli's
@@ -52,7 +53,7 @@ func keySet(keys ...string) map[string]bool {
 // stackVersion is the file format version written: the highest 3.x
 // version of the input files, at least 3.9 (Docker 19.03 and later).
 func stackVersion(files []string) string {
-	best := [2]int{3, 9}
+	best := "v3.9"
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -64,17 +65,12 @@ func stackVersion(files []string) string {
 		if yaml.Unmarshal(b, &doc) != nil {
 			continue
 		}
-		major, minor, _ := strings.Cut(doc.Version, ".")
-		ma, err1 := strconv.Atoi(major)
-		mi, err2 := strconv.Atoi(minor)
-		if err1 != nil || err2 != nil || ma != 3 {
-			continue
-		}
-		if mi > best[1] {
-			best[1] = mi
+		v := "v" + doc.Version
+		if semver.IsValid(v) && semver.Major(v) == "v3" && semver.Compare(v, best) > 0 {
+			best = semver.MajorMinor(v)
 		}
 	}
-	return fmt.Sprintf("%d.%d", best[0], best[1])
+	return strings.TrimPrefix(best, "v")
 }
 
 // writeStack writes the throwaway project as a stack file for docker
