@@ -77,7 +77,7 @@ var discoveryPorts = []struct {
 const largeRange = 100
 
 // netCaps are the capabilities that change or read the host's network.
-var netCaps = map[string]bool{"NET_ADMIN": true, "NET_RAW": true, "ALL": true}
+var netCaps = map[string]bool{"NET_ADMIN": true, "NET_RAW": true, "NET_BROADCAST": true, "ALL": true}
 
 // hostNeeds lists every host-network need of a service that its facts and
 // nodes show, in a stable order.

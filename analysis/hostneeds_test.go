@@ -34,6 +34,7 @@ func TestHostNeeds(t *testing.T) {
 		{"dae privileged and pid host (item 3)", "    image: daeuniverse/dae\n    privileged: true\n    pid: host", "pid,privileged"},
 		{"net caps", "    image: example/sniffer:1\n    cap_add: [NET_ADMIN, SYS_TIME, cap_net_raw]", "cap_add,cap_add"},
 		{"tun", "    image: example/vpn:1\n    devices: [\"/dev/net/tun:/dev/net/tun\"]", "devices"},
+		{"net broadcast", "    image: example/wol:1\n    cap_add: [NET_BROADCAST]", "cap_add"},
 		{"mDNS listener", "    image: example/app:1\n    ports: [\"5353:5353/udp\"]", "discovery-port"},
 		{"nothing", "    image: postgres:16", ""},
 	}

@@ -190,7 +190,9 @@ func (p *planner) decideServices() {
 	}
 }
 
-// needsHost says why a service must stay on the host network, or "".
+// needsHost says why a service's listeners, observed ones included, need
+// the host network (LAN discovery, a range too big to publish), or "".
+// What its configuration needs is the analysis's (gate.go).
 func (p *planner) needsHost(s *svc) (string, []analysis.Evidence) {
 	for _, l := range s.listeners {
 		if why := analysis.DiscoveryPort(l.proto, l.port, l.portEnd); why != "" {
@@ -199,21 +201,6 @@ func (p *planner) needsHost(s *svc) (string, []analysis.Evidence) {
 		if l.count() > 100 {
 			return fmt.Sprintf("it listens on a range of %d ports (%d-%d/%s): Docker runs one proxy process and firewall rules per published port", l.count(), l.port, l.portEnd, l.proto), l.evidence
 		}
-	}
-	for _, d := range s.facts.Devices {
-		if d == "/dev/net/tun" {
-			return "it uses /dev/net/tun: a VPN or tunnel that works on the host's network stack", []analysis.Evidence{{Kind: "devices", Detail: d}}
-		}
-	}
-	netCaps := []string{}
-	for _, c := range s.facts.CapAdd {
-		cc := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
-		if cc == "NET_ADMIN" || cc == "NET_RAW" || cc == "ALL" {
-			netCaps = append(netCaps, cc)
-		}
-	}
-	if len(netCaps) > 0 && len(s.listeners) == 0 {
-		return "it has " + strings.Join(netCaps, ", ") + " and no listeners: packet capture, firewall or routing work on the host's interfaces", []analysis.Evidence{{Kind: "cap_add", Detail: strings.Join(netCaps, ", ")}}
 	}
 	return "", nil
 }

@@ -37,10 +37,6 @@ type need struct {
 	ev  []analysis.Evidence
 }
 
-// netCaps are the capabilities that act on the network namespace the
-// service runs in: on the host network, the host's.
-var netCaps = map[string]bool{"NET_ADMIN": true, "NET_RAW": true, "NET_BROADCAST": true, "ALL": true}
-
 // hostStatePaths are host paths whose network-related content a container
 // reads through its own network namespace: /proc/net, /sys/class/net and
 // the interfaces a metrics agent reports are those of the namespace the
@@ -53,40 +49,15 @@ var hostStatePaths = []string{"/", "/proc", "/sys", "/sys/class/net", "/proc/net
 // initial network namespace, and mDNS answers carry the host's addresses.
 var hostSocketPaths = []string{"/var/run/dbus", "/run/dbus", "/var/run/avahi-daemon", "/run/avahi-daemon"}
 
-// hostNeeds says why a service needs the host network, judged from its
-// Compose configuration alone: privileged mode, pid: host, network
-// capabilities, /dev/net/tun, and host paths through which it reads the
-// host's network state or drives host daemons. The analysis branch adds the
-// same facts as analysis.ServiceFacts.HostNeeds (with the image table);
-// once merged, this function is the place to read them from.
+// hostNeeds says why a service needs the host network, from what the
+// analysis does not state as a host need yet (analysis.ServiceFacts.HostNeeds
+// gives privileged, pid: host, network capabilities, /dev/net/tun, the
+// image table's images and programs, discovery ports and port ranges):
+// ipc: host, host interface names and LAN discovery in its configuration,
+// and host paths through which it reads the host's network state or drives
+// host daemons.
 func hostNeeds(s types.ServiceConfig) []need {
 	var out []need
-	if s.Privileged {
-		out = append(out, need{"it runs privileged: every network capability, on the host's network stack (routing, firewall, raw sockets, devices)",
-			[]analysis.Evidence{{Kind: "privileged", Detail: "privileged: true"}}})
-	}
-	if s.Pid == "host" {
-		out = append(out, need{"it shares the host's process namespace (pid: host): an agent that watches or acts on the host's processes and their sockets",
-			[]analysis.Evidence{{Kind: "pid", Detail: "pid: host"}}})
-	}
-	var caps []string
-	for _, c := range s.CapAdd {
-		cc := strings.TrimPrefix(strings.ToUpper(c), "CAP_")
-		if netCaps[cc] {
-			caps = append(caps, cc)
-		}
-	}
-	if len(caps) > 0 {
-		sort.Strings(caps)
-		out = append(out, need{"it has " + strings.Join(caps, ", ") + ": it configures or captures on the network stack it runs in, which is the host's today",
-			[]analysis.Evidence{{Kind: "cap_add", Detail: "cap_add: " + strings.Join(caps, ", ")}}})
-	}
-	for _, d := range s.Devices {
-		if d.Source == "/dev/net/tun" {
-			out = append(out, need{"it uses /dev/net/tun: a VPN or tunnel that routes through the host's network stack",
-				[]analysis.Evidence{{Kind: "devices", Detail: "devices: " + d.Source}}})
-		}
-	}
 	if s.Ipc == "host" {
 		out = append(out, need{"it shares the host's IPC namespace (ipc: host): shared-memory transports (DDS/ROS 2 among them) pair it with processes that see the same host network identity",
 			[]analysis.Evidence{{Kind: "ipc", Detail: "ipc: host"}}})
@@ -235,33 +206,13 @@ func (p *planner) gateService(s *svc) bool {
 	if why, ev := p.needsHost(s); why != "" {
 		in.Needs = append(in.Needs, need{why, ev})
 	}
-	// what the image table says of the image or the program it runs
-	// (analysis/images/images.yaml, each entry with its public source)
-	for _, hn := range s.facts.HostNeeds {
-		switch hn.Kind {
-		case "image", "program", "port-range":
-			if hn.Kind == "port-range" && len(in.Needs) > 0 {
-				continue // a listener's range, said already
-			}
-			in.Needs = append(in.Needs, need{hn.Reason, []analysis.Evidence{hn.Evidence}})
-		}
-	}
-	if cfg, ok := p.all[s.name]; ok {
-		for _, nd := range hostNeeds(cfg) {
-			if len(in.Needs) > 0 && len(in.Needs[0].ev) > 0 && in.Needs[0].ev[0].Kind == nd.ev[0].Kind {
-				continue // needsHost said it already
-			}
-			in.Needs = append(in.Needs, nd)
-		}
-	}
+	// the analysis's host needs (the image table with its sources, and the
+	// configuration), and the configuration's signs it does not state yet
+	in.Needs = append(in.Needs, p.configHostNeeds(s.name, len(in.Needs) > 0)...)
 	for _, m := range p.followersOf(s.name) {
 		// a follower's needs are its owner's: they share one namespace
-		if f := p.svcs[m]; f.follows == s.name {
-			if cfg, ok := p.all[m]; ok {
-				for _, nd := range hostNeeds(cfg) {
-					in.Needs = append(in.Needs, need{m + " (which shares its network) " + strings.TrimPrefix(nd.why, "it "), nd.ev})
-				}
-			}
+		for _, nd := range p.configHostNeeds(m, true) {
+			in.Needs = append(in.Needs, need{m + " (which shares its network) " + strings.TrimPrefix(nd.why, "it "), nd.ev})
 		}
 	}
 	for _, pr := range p.opts.Publish {
@@ -287,6 +238,31 @@ func (p *planner) gateService(s *svc) bool {
 		return false
 	}
 	return true
+}
+
+// configHostNeeds gathers why service name needs the host network from
+// its facts and configuration. Discovery ports and a listener's big range
+// are the listeners' (needsHost asks them of observed listeners too), so a
+// range is said here only when saidByListeners is false.
+func (p *planner) configHostNeeds(name string, saidByListeners bool) []need {
+	var out []need
+	if s := p.svcs[name]; s != nil {
+		for _, hn := range s.facts.HostNeeds {
+			switch hn.Kind {
+			case "discovery-port":
+				continue // needsHost, from the listeners
+			case "port-range":
+				if saidByListeners {
+					continue
+				}
+			}
+			out = append(out, need{hn.Reason, []analysis.Evidence{hn.Evidence}})
+		}
+	}
+	if cfg, ok := p.all[name]; ok {
+		out = append(out, hostNeeds(cfg)...)
+	}
+	return out
 }
 
 // followersOf returns the services that follow name (network_mode:

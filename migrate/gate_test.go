@@ -67,13 +67,10 @@ func TestHostNeeds(t *testing.T) {
 		set  func(s *types.ServiceConfig)
 		want string // substring of a need; "" for none
 	}{
+		// privileged, pid: host, network capabilities and /dev/net/tun are
+		// the analysis's host needs (analysis/hostneeds_test.go)
 		{"plain", func(s *types.ServiceConfig) { s.Image = "nginx"; s.Environment = env("PORT", "8080") }, ""},
-		{"privileged", func(s *types.ServiceConfig) { s.Privileged = true }, "privileged"},
-		{"pid host", func(s *types.ServiceConfig) { s.Pid = "host" }, "pid: host"},
 		{"ipc host", func(s *types.ServiceConfig) { s.Ipc = "host" }, "ipc: host"},
-		{"NET_ADMIN", func(s *types.ServiceConfig) { s.CapAdd = []string{"CAP_NET_ADMIN"} }, "NET_ADMIN"},
-		{"SYS_TIME is not a network capability", func(s *types.ServiceConfig) { s.CapAdd = []string{"SYS_TIME"} }, ""},
-		{"tun", func(s *types.ServiceConfig) { s.Devices = []types.DeviceMapping{{Source: "/dev/net/tun"}} }, "/dev/net/tun"},
 		{"host /proc", func(s *types.ServiceConfig) { s.Volumes = []types.ServiceVolumeConfig{bind("/proc")} }, "/proc"},
 		{"host /proc/", func(s *types.ServiceConfig) { s.Volumes = []types.ServiceVolumeConfig{bind("/proc/")} }, "/proc"},
 		{"a data folder is not host state", func(s *types.ServiceConfig) { s.Volumes = []types.ServiceVolumeConfig{bind("/srv/data")} }, ""},

@@ -96,7 +96,7 @@ func TestStepEvidence(t *testing.T) {
 		{"plain", "  s: {image: example/app, network_mode: host, expose: [\"8080\"]}\n", Options{}, plan.ActionMigrate, "nothing in its configuration needs it"},
 		{"mdns", "  s: {image: example/app, network_mode: host, expose: [\"5353/udp\"]}\n", Options{}, plan.ActionKeepHost, "mDNS"},
 		{"tun", "  s: {image: example/vpn, network_mode: host, devices: [\"/dev/net/tun\"]}\n", Options{}, plan.ActionKeepHost, "/dev/net/tun"},
-		{"net admin, no listener", "  s: {image: example/fw, network_mode: host, cap_add: [NET_ADMIN]}\n", Options{}, plan.ActionKeepHost, "NET_ADMIN and no listeners"},
+		{"net admin, no listener", "  s: {image: example/fw, network_mode: host, cap_add: [NET_ADMIN]}\n", Options{}, plan.ActionKeepHost, "adds NET_ADMIN"},
 		{"net admin with a listener", "  s: {image: example/app, network_mode: host, cap_add: [NET_ADMIN], expose: [\"80\"]}\n", Options{}, plan.ActionKeepHost, "NET_ADMIN"},
 		{"known image", "  s: {image: \"ghcr.io/home-assistant/home-assistant:stable\", network_mode: host}\n", Options{}, plan.ActionKeepHost, "mDNS/SSDP"},
 		{"port range", "  s: {image: example/rtp, network_mode: host, expose: [\"10000-10200/udp\"]}\n", Options{}, plan.ActionKeepHost, "range of 201 ports"},
