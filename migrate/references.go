@@ -131,11 +131,6 @@ func (p *planner) addRef(r plan.Reference) {
 	p.refSeen[refKey{r.From, r.To, r.Port}] = true
 }
 
-// isHostGateway reports whether h names the host from inside a container.
-func isHostGateway(h string) bool {
-	return h == "host.docker.internal" || h == "gateway.docker.internal" || h == "172.17.0.1"
-}
-
 // classifyRef decides what one reference is. It changes nothing.
 func (p *planner) classifyRef(s *svc, r *analysis.AddressRef) refVerdict {
 	if r.Role == analysis.RoleListen {
@@ -151,7 +146,7 @@ func (p *planner) classifyRef(s *svc, r *analysis.AddressRef) refVerdict {
 		}
 		return refVerdict{c: refAdvertised, record: clientMigrates}
 	}
-	if !(before && local || !before && isHostGateway(r.Host)) {
+	if !(before && local || !before && analysis.ParseAddress(r.Host).IsHostGateway()) {
 		return refVerdict{} // it does not name the host
 	}
 	switch {

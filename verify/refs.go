@@ -43,8 +43,12 @@ func joinHostPort(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// hostGateway names lead to services on the host, which may be production.
-var hostGateway = map[string]bool{"host.docker.internal": true, "host-gateway": true, "gateway.docker.internal": true, "172.17.0.1": true}
+// hostGateway reports whether host leads to services on the host, which
+// may be production: the analysis's host-gateway names and address, and
+// compose's literal "host-gateway".
+func hostGateway(host string) bool {
+	return host == "host-gateway" || analysis.ParseAddress(host).IsHostGateway()
+}
 
 // collectRefs are the address references of the services in services,
 // found by the shared finder (analysis.Analyze, as migrate finds them):
@@ -304,10 +308,10 @@ func (r *runner) refChecks(tasks map[string][]task) {
 			continue
 		case analysis.IsBindAll(host):
 			continue // a listen address in connect position: not a reference
-		case hostGateway[host] && !r.opts.InPlace:
+		case hostGateway(host) && !r.opts.InPlace:
 			skip("leads to a service on the host, which may be the running deployment (--in-place checks it)")
 			continue
-		case !local && !inStack && !hostGateway[host]:
+		case !local && !inStack && !hostGateway(host):
 			check.Status, check.Reason = Note, where+": a host outside the stack; not checked"
 			r.report.add(check)
 			continue
