@@ -24,6 +24,9 @@ import (
 type Stats struct {
 	N                  int
 	P50, P99, Min, Max time.Duration
+	// Samples are the samples, sorted: measurements taken apart (rounds
+	// interleaved between paths) are pooled from them.
+	Samples []time.Duration
 }
 
 // Summarize returns the Stats of samples. It sorts a copy, so the caller's
@@ -35,11 +38,12 @@ func Summarize(samples []time.Duration) Stats {
 	s := slices.Clone(samples)
 	slices.Sort(s)
 	return Stats{
-		N:   len(s),
-		P50: s[nearestRank(50, len(s))-1],
-		P99: s[nearestRank(99, len(s))-1],
-		Min: s[0],
-		Max: s[len(s)-1],
+		N:       len(s),
+		P50:     s[nearestRank(50, len(s))-1],
+		P99:     s[nearestRank(99, len(s))-1],
+		Min:     s[0],
+		Max:     s[len(s)-1],
+		Samples: s,
 	}
 }
 

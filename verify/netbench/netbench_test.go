@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -46,7 +47,12 @@ func TestSummarize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := slices.Clone(tt.samples)
-			if got := Summarize(tt.samples); got != tt.want {
+			got := Summarize(tt.samples)
+			if !slices.IsSorted(got.Samples) || len(got.Samples) != len(tt.samples) {
+				t.Errorf("Samples %v: want the %d samples, sorted", got.Samples, len(tt.samples))
+			}
+			got.Samples = nil
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Summarize = %+v, want %+v", got, tt.want)
 			}
 			if !slices.Equal(before, tt.samples) {
