@@ -27,6 +27,15 @@ type ProbeTask struct {
 	// WaitMS bounds the retries of this task, in milliseconds; 0: until the
 	// batch deadline.
 	WaitMS int `json:"wait_ms,omitempty"`
+	// Bench tasks (--bench, see benchprobe.go): counts, message size,
+	// untimed warm-up round trips, a duration, a rate limit (per second)
+	// and a pause between connections.
+	N          int     `json:"n,omitempty"`
+	Size       int     `json:"size,omitempty"`
+	Warmup     int     `json:"warmup,omitempty"`
+	DurationMS int     `json:"duration_ms,omitempty"`
+	Rate       float64 `json:"rate,omitempty"`
+	GapMS      int     `json:"gap_ms,omitempty"`
 }
 
 // ProbeResult is the outcome of a ProbeTask.
@@ -34,7 +43,9 @@ type ProbeResult struct {
 	Task   ProbeTask `json:"task"`
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail"`
-	final  bool      // a failure that retrying will not change
+	// Bench is what a bench task measured.
+	Bench *BenchSample `json:"bench,omitempty"`
+	final bool         // a failure that retrying will not change
 }
 
 // finalError marks a probe failure that is a settled fact, not a service
@@ -82,6 +93,14 @@ func probeOnce(ctx context.Context, t ProbeTask) ProbeResult {
 	case "http":
 		r.Detail, err = probeHTTP(ctx, t.Addr, t.Want)
 	default:
+		if isBenchKind(t.Kind) {
+			// Measurements run once: a failure is the answer.
+			r.Detail, r.Bench, err = runBenchTask(ctx, t)
+			if err != nil {
+				err = finalError{err}
+			}
+			break
+		}
 		err = fmt.Errorf("unknown probe %q", t.Kind)
 	}
 	if err != nil {

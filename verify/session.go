@@ -57,14 +57,25 @@ type session struct {
 // startSession creates and starts a serving probe container in target's
 // network namespace, attached to its stdin and stdout.
 func startSession(ctx context.Context, c *client.Client, img, target string, labels map[string]string, created func(string)) (*session, error) {
-	cr, err := c.ContainerCreate(ctx, &container.Config{
+	return startAgent(ctx, c, img, labels, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + target)}, nil, created)
+}
+
+// startAgent creates and starts a serving probe container with the host
+// configuration hc (its network: a container's namespace, the host's, or
+// a network with published ports), attached to its stdin and stdout.
+func startAgent(ctx context.Context, c *client.Client, img string, labels map[string]string, hc *container.HostConfig, cfg func(*container.Config), created func(string)) (*session, error) {
+	cc := &container.Config{
 		Image:       img,
 		Cmd:         []string{"probe", "serve"},
 		Labels:      labels,
 		OpenStdin:   true,
 		StdinOnce:   true,
 		AttachStdin: true, AttachStdout: true, AttachStderr: true,
-	}, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + target)}, nil, nil, "")
+	}
+	if cfg != nil {
+		cfg(cc)
+	}
+	cr, err := c.ContainerCreate(ctx, cc, hc, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("create probe container: %w", err)
 	}
