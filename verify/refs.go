@@ -21,7 +21,9 @@ type Ref struct {
 	Port  int
 	Proto string // tcp or udp
 	Token string // the address as written (tcp:localhost:15432 -> localhost:15432)
-	Where string // file:line:col, when from a file
+	// Scheme is the URL scheme or prefix it was written with (http, tcp, ...).
+	Scheme string
+	Where  string // file:line:col, when from a file
 	// Variable is set when the address depends on a variable.
 	Variable string
 }
@@ -82,7 +84,7 @@ func collectRefs(facts *analysis.Facts, outside []analysis.OutsideRef, services 
 			if strings.EqualFold(a.Scheme, "udp") {
 				proto = "udp"
 			}
-			add(Ref{From: name, Field: a.Field, Host: strings.ToLower(a.Host), Port: a.Port, Proto: proto, Token: a.Token, Where: a.Pos.String(), Variable: a.Variable})
+			add(Ref{From: name, Field: a.Field, Host: strings.ToLower(a.Host), Port: a.Port, Proto: proto, Token: a.Token, Scheme: strings.ToLower(a.Scheme), Where: a.Pos.String(), Variable: a.Variable})
 		}
 	}
 	for _, o := range outside {

@@ -53,6 +53,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.ExposureNote != "" {
 		fmt.Fprintf(w, "\n%s\n", r.ExposureNote)
 	}
+	if r.BenchEnv != nil {
+		if err := r.writeBenchText(w); err != nil {
+			return err
+		}
+	}
 	if r.Status == Incomplete {
 		verdict := "INCOMPLETE: not a pass"
 		if r.AllowSkip {

@@ -232,6 +232,8 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	}
 	r.noteTaskFailures(ctx)
 	r.healthChecks(ctx)
+	r.benchSpecs = specs
+	r.runBench(ctx)
 	return r.report, nil
 }
 

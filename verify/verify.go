@@ -72,6 +72,13 @@ type Options struct {
 	// Originals are the files before migration (--original): published
 	// ports are compared with them (with the plan's decisions, if any).
 	Originals []string
+	// Bench measures the cost of leaving host mode after the checks pass
+	// (bench.go): path baselines and the stack's published ports beside
+	// the original's. BenchTime bounds it (default 60s); BenchRate bounds
+	// the requests a second sent to the original (default 50).
+	Bench     bool
+	BenchTime time.Duration
+	BenchRate float64
 	// TeardownContext bounds the teardown, which runs after ctx ends too.
 	// Nil: the one TeardownContextFrom(ctx) holds, else a fresh context
 	// with a two-minute deadline. Cancel it to abandon the teardown (a
@@ -134,6 +141,9 @@ type Report struct {
 	// Teardown says what the teardown left on the engine, if anything,
 	// and how to remove it.
 	Teardown string `json:"teardown,omitempty"`
+	// Bench holds the --bench measurements, BenchEnv how they were taken.
+	Bench    []BenchEntry `json:"bench,omitempty"`
+	BenchEnv *BenchEnv    `json:"bench_env,omitempty"`
 }
 
 // Failed tells whether the run must exit 4: a check failed, or something
@@ -201,6 +211,9 @@ type runner struct {
 	stack   *stack
 	plan    *plan.Plan
 	report  *Report
+	// benchSpecs are the HTTP checks (--http and x-unhost): ports known
+	// to speak HTTP for the bench.
+	benchSpecs []httpSpec
 	// filled after up
 	containers map[string]container.InspectResponse // service -> first container
 	mu         sync.Mutex
@@ -515,6 +528,8 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 		return nil, err
 	}
 	r.healthChecks(ctx)
+	r.benchSpecs = specs
+	r.runBench(ctx)
 	return r.report, nil
 }
 

@@ -57,6 +57,7 @@ func main() {
 	flag.Var(&tcp6only, "tcp6only", "listen on IPv6-only TCP `addr` and answer HTTP (repeatable)")
 	flag.Var(&udp, "udp", "bind UDP `addr` and echo datagrams (repeatable)")
 	flag.Var(&connect, "connect", "hold a TCP connection to `addr`, reconnecting (repeatable)")
+	logRequests := flag.Bool("log-requests", false, "print each accepted TCP connection (conn UNIXNANO) and each HTTP request (request UNIXNANO METHOD PATH) on stdout")
 	check := flag.String("check", "", "connect to TCP `addr` once and exit 0 if that works, 1 if not (for healthchecks)")
 	flag.Parse()
 	if *check != "" {
@@ -76,9 +77,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if *logRequests {
+			fmt.Printf("request %d %s %s\n", time.Now().UnixNano(), r.Method, r.URL.Path)
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})}
+	if *logRequests {
+		srv.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				fmt.Printf("conn %d\n", time.Now().UnixNano())
+			}
+		}
+	}
 	for _, a := range tcp {
 		serveTCP(srv, network("tcp", a), a, net.ListenConfig{})
 	}
