@@ -23,6 +23,15 @@ var funcs = template.FuncMap{
 	},
 	"cell": func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
 	"inc":  func(i int) int { return i + 1 },
+	// row is one markdown table row of cells; sep the line under a head.
+	"row": func(cells []string) string {
+		esc := make([]string, len(cells))
+		for i, c := range cells {
+			esc[i] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		return "| " + strings.Join(esc, " | ") + " |"
+	},
+	"sep": func(cells []string) string { return strings.Repeat("|---", len(cells)) + "|" },
 }
 
 var parsed = template.Must(template.New("").Funcs(funcs).ParseFS(files, "*.md.tmpl"))

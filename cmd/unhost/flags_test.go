@@ -115,6 +115,7 @@ func TestMigrateBadFlagValues(t *testing.T) {
 		{[]string{"stray"}, "--all stray"},
 		{[]string{"--inventory", "inv.json", "--from-running", "shop"}, "--inventory"},
 		{[]string{"--force", ""}, "--force"},
+		{[]string{"--bench-report", "r.json"}, "--bench-report"},
 		{[]string{"--bogus"}, "--bogus"},
 	}
 	for _, tc := range cases {
@@ -142,6 +143,9 @@ func TestBadFlagsBeforeReading(t *testing.T) {
 		{"migrate", "--no-engine", "--all", "missing-dir", "--target", "k8s"},
 		{"scan", "missing-dir", "--max-file-size", "1x"},
 		{"detect", "-p", "x", "-o", "/no/such/dir/inv.json", "--format", "yaml"},
+		{"verify", "-f", "missing.yaml", "--bench-time", "10s"},
+		{"verify", "-f", "missing.yaml", "--bench", "--bench-rate", "0"},
+		{"verify", "-f", "missing.yaml", "--bench", "--bench-time", "-1s"},
 	} {
 		_, errOut, code := runIn(t, dir, args...)
 		if code != ExitUsage {

@@ -24,6 +24,7 @@ import (
 	"github.com/unhost/unhost/plan"
 	"github.com/unhost/unhost/scan"
 	"github.com/unhost/unhost/templates"
+	"github.com/unhost/unhost/verify"
 )
 
 type migrateOptions struct {
@@ -50,6 +51,8 @@ type migrateOptions struct {
 	noEngine       bool
 	maxFileSize    int64
 	allowOutside   bool
+	benchReport    string         // verify --bench --format json report for the markdown body
+	bench          *verify.Report // read from benchReport
 
 	// Set by validate from the flags above.
 	policy      string
@@ -113,6 +116,7 @@ whatever the format. Exit status: 0 done, 3 a blocker is left (also with
 	fl.BoolVar(&o.all, "all", false, "find every Compose project under the PATH arguments (default .) as scan does, and migrate each")
 	fl.BoolVar(&o.noEngine, "no-engine", false, "do not ask the Docker engine for image metadata")
 	addMaxFileSizeFlag(fl, &o.maxFileSize)
+	fl.StringVar(&o.benchReport, "bench-report", "", "with --format markdown: add a Performance section from this `FILE`, a report of unhost verify --bench --format json")
 	fl.BoolVar(&o.allowOutside, "allow-outside", false, "with --all: read and write files outside the PATH arguments (symlinks, ../, /proc)")
 	return cmd
 }
@@ -132,6 +136,8 @@ func (o *migrateOptions) validate() error {
 		return errors.New("--write and -o exclude each other")
 	case o.noBackup && !o.write:
 		return errors.New("--no-backup is for --write")
+	case o.benchReport != "" && o.format != "markdown":
+		return errors.New("--bench-report is for --format markdown")
 	}
 	if o.all {
 		if len(o.files) > 0 || o.output != "" || o.projectName != "" || o.projectDir != "" || len(o.profiles) > 0 || o.fromRunning != "" {
@@ -244,6 +250,12 @@ func runMigrate(ctx context.Context, o *migrateOptions) error {
 	base, err := o.baseOptions()
 	if err != nil {
 		return err
+	}
+	if o.benchReport != "" {
+		// Before the work: a bad report should not cost a migration.
+		if o.bench, err = verify.ReadReport(o.benchReport); err != nil {
+			return fmt.Errorf("--bench-report: %w", err)
+		}
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -618,7 +630,7 @@ func (o *migrateOptions) print(done []migrated) error {
 		for _, d := range done {
 			data = append(data, map[string]any{"Plan": d.res.Plan, "Diff": d.redactedDiff(), "Diagram": d.diagram()})
 		}
-		md, err := templates.Render("migrate.md.tmpl", map[string]any{"Projects": data})
+		md, err := templates.Render("migrate.md.tmpl", map[string]any{"Projects": data, "Bench": benchSection(o.bench)})
 		if err != nil {
 			return err
 		}

@@ -43,6 +43,11 @@ type verifyOptions struct {
 	allowPriv     bool
 	allowHostPID  bool
 	allowDevices  bool
+	bench         bool
+	benchTime     time.Duration
+	benchRate     float64
+	benchTimeSet  bool // --bench-time or --bench-rate given
+	benchRateSet  bool
 
 	stdout, stderr io.Writer
 }
@@ -63,6 +68,12 @@ Every address reference is checked from inside the namespace of the
 container that holds it; with --original, published ports are compared
 with the files before migration (and the plan's decisions). A run with
 skipped services or checks ends INCOMPLETE and exits 4 unless --allow-skip.
+With --bench, after the checks pass, verify measures what leaving host mode
+costs on this host: round trips, connection setup and throughput of each
+network path a migration changes (throwaway probe containers, never the
+services), and each published TCP port of the stack beside the same port of
+the running original (GET only on ports known to speak HTTP, at most
+--bench-rate a second to the original).
 Exit status: 0 all checks pass, 4 a check failed or the run is incomplete,
 1 verify could not run (or was refused), 2 bad flags.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -74,6 +85,7 @@ Exit status: 0 all checks pass, 4 a check failed or the run is incomplete,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			o.swarmSet = cmd.Flags().Changed("swarm")
+			o.benchTimeSet, o.benchRateSet = cmd.Flags().Changed("bench-time"), cmd.Flags().Changed("bench-rate")
 			return runVerify(cmd.Context(), o)
 		},
 	}
@@ -100,6 +112,9 @@ Exit status: 0 all checks pass, 4 a check failed or the run is incomplete,
 	f.BoolVar(&o.allowPriv, "allow-privileged", false, "run privileged services")
 	f.BoolVar(&o.allowHostPID, "allow-host-pid", false, "run services with pid: host")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "run services that map host devices")
+	f.BoolVar(&o.bench, "bench", false, "after the checks pass, measure the cost of leaving host mode: network path baselines and the stack's published ports beside the running original's")
+	f.DurationVar(&o.benchTime, "bench-time", verify.DefaultBenchTime, "with --bench: the most the bench adds to the run")
+	f.Float64Var(&o.benchRate, "bench-rate", verify.DefaultBenchRate, "with --bench: the most requests (or connects) a second sent to the original's ports")
 	f.BoolVar(&o.cleanup, "cleanup", false, "only remove leftovers of earlier verify runs whose lease is gone")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&o.probeBinary, "probe-binary", "", "static unhost binary for the probe image (default: this executable)")
@@ -121,6 +136,12 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	}
 	if o.timeout <= 0 || o.watch < 0 {
 		return usageErr(errors.New("--timeout must be positive and --watch not negative"))
+	}
+	if !o.bench && (o.benchTimeSet || o.benchRateSet) {
+		return usageErr(errors.New("--bench-time and --bench-rate go with --bench"))
+	}
+	if o.bench && (o.benchTime <= 0 || o.benchRate <= 0) {
+		return usageErr(errors.New("--bench-time and --bench-rate must be positive"))
 	}
 	for _, h := range o.http {
 		if err := verify.CheckHTTPSpec(h); err != nil {
@@ -178,6 +199,7 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		Target: target, InitSwarm: o.initSwarm, Profiles: o.profiles, AllowSkip: o.allowSkip,
 		Originals: o.originals, AllowEngineSocket: o.allowSocket, AllowPrivileged: o.allowPriv,
 		AllowHostPID: o.allowHostPID, AllowDevices: o.allowDevices,
+		Bench: o.bench, BenchTime: o.benchTime, BenchRate: o.benchRate,
 	})
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
