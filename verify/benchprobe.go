@@ -176,7 +176,6 @@ func readHostInfo(proc string) hostInfo {
 	}
 	h.ConntrackCount = num(proc + "/sys/net/netfilter/nf_conntrack_count")
 	h.ConntrackMax = num(proc + "/sys/net/netfilter/nf_conntrack_max")
-	_, err := os.Stat(proc + "/net/ip_vs")
-	h.IPVS = err == nil
+	h.IPVS = HasIPVS(proc)
 	return h
 }

@@ -145,3 +145,44 @@ func TestSwarmInitAndLeave(t *testing.T) {
 		}
 	}
 }
+
+// verify --bench on a swarm stack adds the overlay path (throwaway probes
+// on an attachable overlay network of the run) and says why the ingress
+// routing mesh was not measured.
+func TestSwarmBenchOverlay(t *testing.T) {
+	cli := verifytest.Env(t)
+	dockertest.Swarm(t, cli)
+	file := writeStack(t, `version: "3.9"
+services:
+  store:
+    image: ${UNHOST_TEST_IMAGE}
+    command: ["-tcp", "0.0.0.0:15432"]
+    deploy:
+      endpoint_mode: dnsrr
+`)
+	rep := runVerify(t, file, func(o *verify.Options) {
+		o.Target, o.Bench, o.BenchTime, o.AllowSkip = verify.TargetSwarm, true, 20*time.Second, true
+	})
+	assertNoStack(t, cli)
+	if rep.Failed() || rep.BenchEnv == nil || rep.BenchEnv.NotRun != "" {
+		t.Fatalf("verify --bench on swarm: %s %+v %+v", rep.Status, rep.BenchEnv, rep.Checks)
+	}
+	var overlay, ingress *verify.BenchEntry
+	for i, e := range rep.Bench {
+		switch e.Path {
+		case verify.PathOverlay:
+			overlay = &rep.Bench[i]
+		case verify.PathIngress:
+			ingress = &rep.Bench[i]
+		}
+	}
+	if overlay == nil || overlay.RTTN == 0 || overlay.RTTP50us <= 0 || overlay.ThroughputMbit <= 0 || !strings.HasPrefix(overlay.Route, "overlay network unhost-verify-") {
+		t.Errorf("overlay path: %+v", overlay)
+	}
+	if ingress == nil || ingress.RTTN != 0 || ingress.Note == "" {
+		t.Errorf("ingress: want a note saying why it was not measured: %+v", ingress)
+	}
+	if !verify.HasIPVS("/proc") && !strings.Contains(ingress.Note, "no IPVS") {
+		t.Errorf("ingress note on a kernel without IPVS: %q", ingress.Note)
+	}
+}
