@@ -133,3 +133,26 @@ func TestRefPath(t *testing.T) {
 		}
 	}
 }
+
+// The ingress path's service is one task of the probe image serving the
+// echo protocol, published in ingress mode, and labelled with the run and
+// its stack so that the teardown and the sweep of dead runs remove it.
+func TestIngressSpec(t *testing.T) {
+	r := &runner{name: "unhost-verify-abc", image: "unhost-verify-probe:abc", labels: map[string]string{LabelRun: "abc", LabelPID: "1"}}
+	s := r.ingressSpec()
+	if s.Labels[LabelRun] != "abc" || s.Labels[LabelStack] != r.name || s.TaskTemplate.ContainerSpec.Labels[LabelStack] != r.name {
+		t.Errorf("labels %v / %v", s.Labels, s.TaskTemplate.ContainerSpec.Labels)
+	}
+	if _, ok := r.labels[LabelStack]; ok {
+		t.Error("the run's own labels were changed")
+	}
+	if c := s.TaskTemplate.ContainerSpec; c.Image != r.image || strings.Join(c.Args, " ") != "probe echo :7000" {
+		t.Errorf("container %s %v", c.Image, c.Args)
+	}
+	if p := s.EndpointSpec.Ports; len(p) != 1 || p[0].TargetPort != benchEchoPort || p[0].PublishMode != "ingress" || p[0].PublishedPort != 0 {
+		t.Errorf("ports %+v: want the echo port, ingress mode, a port swarm picks", p)
+	}
+	if s.Mode.Replicated == nil || *s.Mode.Replicated.Replicas != 1 {
+		t.Errorf("mode %+v: want one replica", s.Mode)
+	}
+}

@@ -58,6 +58,14 @@ func newProbeCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
+			Use:   "echo ADDR",
+			Short: "serve the bench's echo protocol on ADDR until stopped (a swarm service of verify --bench)",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				return verify.ServeEcho(c.Context(), args[0])
+			},
+		},
+		&cobra.Command{
 			Use:   "lease",
 			Short: "hold a verify run's lease: read stdin until it ends",
 			Args:  cobra.NoArgs,
