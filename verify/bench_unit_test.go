@@ -2,6 +2,8 @@ package verify
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,28 @@ func TestIngressSpec(t *testing.T) {
 	if s.Mode.Replicated == nil || *s.Mode.Replicated.Replicas != 1 {
 		t.Errorf("mode %+v: want one replica", s.Mode)
 	}
+}
+
+// A report read back for the pull-request body (--bench-report) is input:
+// whatever it holds, decoding and printing it must not panic.
+func FuzzReportRows(f *testing.F) {
+	if b, err := os.ReadFile("../testdata/verify/bench/report.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"project":"p","status":"pass","bench_env":{"not_run":"x"}}`))
+	f.Add([]byte(`{"project":"p","status":"pass","bench_env":{},"bench":[{"kind":"service","ratio_to_host":null,"original":null,"request_samples":3}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodeReport(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		r.BenchPathRows()
+		r.BenchServiceRows()
+		if r.BenchEnv != nil {
+			r.BenchEnv.Method()
+		}
+		if err := r.WriteText(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

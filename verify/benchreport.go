@@ -183,13 +183,17 @@ func ReadReport(path string) (*Report, error) {
 	if fi.Size() > maxReportSize {
 		return nil, fmt.Errorf("%s: %d bytes, more than a verify report's %d", path, fi.Size(), maxReportSize)
 	}
+	return decodeReport(io.LimitReader(f, maxReportSize), path)
+}
+
+// decodeReport decodes a verify --format json report; name is for errors.
+func decodeReport(rd io.Reader, name string) (*Report, error) {
 	var r Report
-	dec := json.NewDecoder(io.LimitReader(f, maxReportSize))
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: not a verify --format json report: %w", path, err)
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: not a verify --format json report: %w", name, err)
 	}
 	if r.Project == "" || r.Status == "" {
-		return nil, fmt.Errorf("%s: not a verify --format json report (no project or status)", path)
+		return nil, fmt.Errorf("%s: not a verify --format json report (no project or status)", name)
 	}
 	return &r, nil
 }
