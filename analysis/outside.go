@@ -37,6 +37,11 @@ func OutsideRefs(c *load.Compose, workDir string) []OutsideRef {
 	if lim.MaxFileSize <= 0 || lim.MaxFileSize > maxOutsideFile {
 		lim.MaxFileSize = maxOutsideFile
 	}
+	// DisplayPath makes a relative folder absolute for every path it
+	// shows (os.Getwd: two stats); once is enough
+	if abs, err := filepath.Abs(workDir); err == nil {
+		workDir = abs
+	}
 	var out []OutsideRef
 	seen := map[string]bool{}
 	scan := func(path, service, kind string) {
