@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/transform"
 	"github.com/compose-spec/compose-go/v2/tree"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/compose-spec/compose-go/v2/utils"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -22,10 +23,14 @@ var parsedLoads = true
 // compose-go does not parse them again (its second parse is a tenth of a
 // scan's load). It does so only where the result is provably the same:
 // the project name is already decided (po.Name: compose-go would parse the
-// files once more to look for name:), paths stay relative (ForScan), and
-// every file passes plainDocument. Otherwise it is loadProject.
+// files once more to look for name:) and every file passes
+// decodedDocument. Otherwise it is loadProject. A scan's load (forScan)
+// keeps paths relative and sets compose-go's default values on the loaded
+// model (setDefaults); any other load resolves paths, so the defaults
+// (such as a build's context ".") are set where compose-go sets them,
+// before the paths are resolved.
 func (c *Compose) loadParsed(ctx context.Context, po *cli.ProjectOptions, forScan bool) (*types.Project, error) {
-	if !forScan || po.Name == "" || !parsedLoads {
+	if po.Name == "" || !parsedLoads {
 		return loadProject(ctx, po)
 	}
 	wd, err := po.GetWorkingDir()
@@ -45,13 +50,20 @@ func (c *Compose) loadParsed(ctx context.Context, po *cli.ProjectOptions, forSca
 	}
 	// the options po.LoadProject passes: those unhost gave po (every
 	// profile, no environment resolution, c.loadOpts), then the name,
-	// which po.Name makes explicit; compose-go's Windows path conversion
-	// applies only where paths are resolved, which ForScan turns off, and
-	// po has no listeners
+	// which po.Name makes explicit, and compose-go's Windows path
+	// conversion where paths are resolved (ForScan turns that off; it
+	// changes nothing off Windows, where no path has a volume name); po
+	// has no listeners
 	opts := []func(*loader.Options){loader.WithProfiles([]string{"*"}), func(o *loader.Options) { o.SkipResolveEnvironment = true }}
 	opts = append(opts, c.loadOpts...)
 	opts = append(opts, func(o *loader.Options) { o.SetProjectName(po.Name, true) })
+	opts = append(opts, func(o *loader.Options) {
+		if o.ResolvePaths {
+			o.ConvertWindowsPaths = utils.StringToBool(po.Environment["COMPOSE_CONVERT_WINDOWS_PATHS"])
+		}
+	})
 	defaults, lateDefaults := defaultPatterns()
+	lateDefaults = lateDefaults && forScan
 	if lateDefaults {
 		opts = append(opts, func(o *loader.Options) { o.SkipDefaultValues = true })
 	}
@@ -92,13 +104,15 @@ func (c *Compose) loadParsed(ctx context.Context, po *cli.ProjectOptions, forSca
 // holds one document without the tags (!reset, !override) and duplicate
 // keys that compose-go's processor handles or refuses: then the two are
 // the same value. Every call decodes afresh, since compose-go changes the
-// value it loads.
+// value it loads. The decoder's own duplicate-key check, which compares
+// every pair of keys of a mapping (quadratic in the 5,000 keys of a large
+// services:), is left out: plainTree has refused every repeated key.
 func decodedDocument(f *SourceFile) (map[string]any, bool) {
 	if f.Root == nil || !oneDocument(f.Data) || !plainTree(f.Root, map[*yaml.Node]bool{}) {
 		return nil, false
 	}
 	var raw any
-	if err := f.Root.Decode(&raw); err != nil {
+	if err := f.Root.Load(&raw, yaml.WithUniqueKeys(false)); err != nil {
 		return nil, false
 	}
 	m, ok := raw.(map[string]any)

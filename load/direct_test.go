@@ -48,6 +48,43 @@ secrets:
 // repository's testdata and the cases above with loadParsed's own way and
 // with po.LoadProject, and wants the same project, or the same error.
 func TestLoadParsedSame(t *testing.T) {
+	files := sameCaseFiles(t)
+	// both kinds of load: a scan's (relative paths, late defaults) and
+	// migrate's (resolved paths, compose-go's defaults)
+	for _, forScan := range []bool{true, false} {
+		load := func(p string, parsed bool) (*Compose, error) {
+			parsedLoads = parsed
+			defer func() { parsedLoads = true }()
+			return LoadCompose(context.Background(), ComposeOptions{Files: []string{p}, ForScan: forScan})
+		}
+		loaded := 0
+		for _, p := range files {
+			want, werr := load(p, false)
+			got, gerr := load(p, true)
+			if (werr == nil) != (gerr == nil) || werr != nil && anyService(werr.Error()) != anyService(gerr.Error()) {
+				t.Errorf("%s (forScan %v): error %v, want %v", p, forScan, gerr, werr)
+				continue
+			}
+			if werr != nil {
+				continue
+			}
+			loaded++
+			if !reflect.DeepEqual(got.Project, want.Project) {
+				t.Errorf("%s (forScan %v): the project differs from compose-go's own load", p, forScan)
+			}
+			if !reflect.DeepEqual(got.Unset, want.Unset) || got.Lenient != want.Lenient || !reflect.DeepEqual(got.Warnings, want.Warnings) {
+				t.Errorf("%s (forScan %v): unset %v lenient %v warnings %q, want %v %v %q", p, forScan, got.Unset, got.Lenient, got.Warnings, want.Unset, want.Lenient, want.Warnings)
+			}
+		}
+		if loaded < len(directCases)-3 {
+			t.Errorf("forScan %v: only %d files loaded: the comparison says little", forScan, loaded)
+		}
+	}
+}
+
+// sameCaseFiles writes the cases above to a temporary folder and returns
+// them with every corpus file and every YAML file of the testdata.
+func sameCaseFiles(t *testing.T) []string {
 	dir := t.TempDir()
 	var files []string
 	for name, text := range directCases {
@@ -71,32 +108,48 @@ func TestLoadParsedSame(t *testing.T) {
 	if len(corpus) == 0 {
 		t.Log("../../shared/corpus is not here: only the cases and testdata are compared")
 	}
-	load := func(p string, parsed bool) (*Compose, error) {
+	return files
+}
+
+// TestReloadParsedSame re-checks every file that loads, as written and
+// with a service added that compose refuses, with compose-go decoding
+// unhost's parse and with compose-go parsing the text itself, and wants
+// the same model, or the same error.
+func TestReloadParsedSame(t *testing.T) {
+	reload := func(c *Compose, contents map[string][]byte, parsed bool) (map[string]any, error) {
 		parsedLoads = parsed
 		defer func() { parsedLoads = true }()
-		return LoadCompose(context.Background(), ComposeOptions{Files: []string{p}, ForScan: true})
+		return c.Reload(context.Background(), contents)
 	}
-	loaded := 0
-	for _, p := range files {
-		want, werr := load(p, false)
-		got, gerr := load(p, true)
-		if (werr == nil) != (gerr == nil) || werr != nil && anyService(werr.Error()) != anyService(gerr.Error()) {
-			t.Errorf("%s: error %v, want %v", p, gerr, werr)
+	checked, refused := 0, 0
+	for _, p := range sameCaseFiles(t) {
+		c, err := LoadCompose(context.Background(), ComposeOptions{Files: []string{p}})
+		if err != nil {
 			continue
 		}
-		if werr != nil {
-			continue
-		}
-		loaded++
-		if !reflect.DeepEqual(got.Project, want.Project) {
-			t.Errorf("%s: the project differs from compose-go's own load", p)
-		}
-		if !reflect.DeepEqual(got.Unset, want.Unset) || got.Lenient != want.Lenient || !reflect.DeepEqual(got.Warnings, want.Warnings) {
-			t.Errorf("%s: unset %v lenient %v warnings %q, want %v %v %q", p, got.Unset, got.Lenient, got.Warnings, want.Unset, want.Lenient, want.Warnings)
+		f := c.Files[0]
+		bad := strings.Replace(string(f.Data), "services:\n", "services:\n  zz-unhost-bad: {image: x, ports: {bad: 1}}\n", 1)
+		for _, text := range []string{string(f.Data), bad} {
+			contents := map[string][]byte{f.Abs: []byte(text)}
+			want, werr := reload(c, contents, false)
+			got, gerr := reload(c, contents, true)
+			if (werr == nil) != (gerr == nil) || werr != nil && anyService(werr.Error()) != anyService(gerr.Error()) {
+				t.Errorf("%s: error %v, want %v", p, gerr, werr)
+				continue
+			}
+			if werr != nil {
+				refused++
+				continue
+			}
+			checked++
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: the model differs from compose-go's own parse", p)
+			}
 		}
 	}
-	if loaded < len(directCases)-3 {
-		t.Errorf("only %d files loaded: the comparison says little", loaded)
+	t.Logf("%d re-checks compared, %d refused both ways", checked, refused)
+	if checked < len(directCases)-3 || refused == 0 {
+		t.Errorf("%d files re-checked, %d refused: the comparison says little", checked, refused)
 	}
 }
 

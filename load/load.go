@@ -111,23 +111,31 @@ func (c *Compose) Reload(ctx context.Context, contents map[string][]byte) (map[s
 		return nil, oneLineError(err)
 	}
 	details.Environment = c.po.Environment
+	// files reached through extends are read by compose-go itself: serve
+	// their new content from a temporary copy
+	overlay := &overlayLoader{files: map[string]string{}}
+	defer overlay.cleanup()
+	parsed := map[string]*SourceFile{}
+	for abs, b := range contents {
+		sf, err := ParseSource(abs, abs, b)
+		if err != nil {
+			return nil, err
+		}
+		parsed[abs] = sf
+		if err := overlay.add(abs, b); err != nil {
+			return nil, err
+		}
+	}
 	for i := range details.ConfigFiles {
 		abs, _ := filepath.Abs(details.ConfigFiles[i].Filename)
 		if b, ok := contents[abs]; ok {
 			details.ConfigFiles[i].Content = b
 			details.ConfigFiles[i].Config = nil
-		}
-	}
-	// files reached through extends are read by compose-go itself: serve
-	// their new content from a temporary copy
-	overlay := &overlayLoader{files: map[string]string{}}
-	defer overlay.cleanup()
-	for abs, b := range contents {
-		if _, err := ParseSource(abs, abs, b); err != nil {
-			return nil, err
-		}
-		if err := overlay.add(abs, b); err != nil {
-			return nil, err
+			// compose-go decodes the tree just parsed rather than parse
+			// the text again, where that is the same (decodedDocument)
+			if cfg, ok := decodedDocument(parsed[abs]); ok && parsedLoads {
+				details.ConfigFiles[i].Config = cfg
+			}
 		}
 	}
 	opts := append([]func(*loader.Options){}, c.loadOpts...)

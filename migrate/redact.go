@@ -111,7 +111,6 @@ var (
 	schemeRe  = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://`)
 	authRe    = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization)(["']?[ \t]*[:=][ \t]*)`)
 	bearerRe  = regexp.MustCompile(`(?i)\b(bearer)([ \t]+)`)
-	kvRe      = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_.\-]*)(["']?)([ \t]*[=:][ \t]*)`)
 	flagRe    = regexp.MustCompile(`(?:^|[\s"'\[,(=])(--?[A-Za-z][A-Za-z0-9_.\-]*)`)
 	pemBegin  = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*-----`)
 	pemEnd    = regexp.MustCompile(`-----END [A-Z0-9 ]*-----`)
@@ -130,18 +129,30 @@ func Redact(s string) string {
 	return apply(s, secretSpans(s))
 }
 
-// secretSpans finds the spans of s that Redact masks.
+// secretSpans finds the spans of s that Redact masks. An expression runs
+// only where s holds the text every match of it holds ("-----BEGIN ",
+// "://", the words of the case-blind ones, whose letters fold to ASCII
+// letters only): most text that mayHoldSecret lets through holds none.
 func secretSpans(s string) []span {
 	var sp []span
-	sp = append(sp, pemSpans(s)...)
-	sp = append(sp, urlSpans(s)...)
-	for _, m := range authRe.FindAllStringSubmatchIndex(s, -1) {
-		sp = append(sp, valueSpan(s, m[1], true))
+	if strings.Contains(s, "-----BEGIN ") {
+		sp = append(sp, pemSpans(s)...)
 	}
-	for _, m := range bearerRe.FindAllStringSubmatchIndex(s, -1) {
-		sp = append(sp, valueSpan(s, m[1], false))
+	if strings.Contains(s, "://") {
+		sp = append(sp, urlSpans(s)...)
 	}
-	for _, m := range kvRe.FindAllStringSubmatchIndex(s, -1) {
+	upper := strings.ToUpper(s)
+	if strings.Contains(upper, "AUTHORIZATION") {
+		for _, m := range authRe.FindAllStringSubmatchIndex(s, -1) {
+			sp = append(sp, valueSpan(s, m[1], true))
+		}
+	}
+	if strings.Contains(upper, "BEARER") {
+		for _, m := range bearerRe.FindAllStringSubmatchIndex(s, -1) {
+			sp = append(sp, valueSpan(s, m[1], false))
+		}
+	}
+	for _, m := range kvMatches(s) {
 		name := s[m[2]:m[3]]
 		if !secretName(name) {
 			continue
@@ -161,6 +172,58 @@ func secretSpans(s string) []span {
 	}
 	sp = append(sp, flagSpans(s)...)
 	return sp
+}
+
+// kvMatches finds NAME= and NAME: (a name, an optional closing quote,
+// then = or : with spaces either side) as the regular expression
+// ([A-Za-z_][A-Za-z0-9_.\-]*)(["']?)([ \t]*[=:][ \t]*) would with
+// FindAllStringSubmatchIndex, in one pass without backtracking: Redact
+// runs it on every warning, and the expression tried each position of a
+// name anew. Each match is whole, name, quote and separator as start and
+// end pairs. A name runs as far as name characters go: a shorter one
+// would be followed by a name character, which neither a quote, a space
+// nor the separator is, so where the longest name is not followed by the
+// rest no start inside it matches.
+func kvMatches(s string) [][]int {
+	var out [][]int
+	for pos := 0; pos < len(s); {
+		i := pos
+		for i < len(s) && !kvNameChar(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && kvNameChar(s[j]) {
+			j++
+		}
+		pos = j
+		start := i
+		for start < j && !(s[start] == '_' || s[start] >= 'A' && s[start] <= 'Z' || s[start] >= 'a' && s[start] <= 'z') {
+			start++
+		}
+		if start == j {
+			continue
+		}
+		k := j
+		if k < len(s) && (s[k] == '"' || s[k] == '\'') {
+			k++
+		}
+		quoteEnd := k
+		for k < len(s) && (s[k] == ' ' || s[k] == '\t') {
+			k++
+		}
+		if k == len(s) || s[k] != '=' && s[k] != ':' {
+			continue
+		}
+		for k++; k < len(s) && (s[k] == ' ' || s[k] == '\t'); k++ {
+		}
+		out = append(out, []int{start, k, start, j, j, quoteEnd, quoteEnd, k})
+		pos = k
+	}
+	return out
+}
+
+func kvNameChar(c byte) bool {
+	return c == '_' || c == '.' || c == '-' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // proseWord reports whether name, found mid-string before a colon, reads as
@@ -329,7 +392,7 @@ func flagSpans(s string) []span {
 		}
 		sp = append(sp, valueSpan(s, j, false))
 	}
-	if mysqlRe.MatchString(s) {
+	if (strings.Contains(s, "mysql") || strings.Contains(s, "mariadb")) && mysqlRe.MatchString(s) {
 		for _, m := range mysqlPRe.FindAllStringSubmatchIndex(s, -1) {
 			sp = append(sp, span{m[2], m[3]})
 		}

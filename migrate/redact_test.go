@@ -1,6 +1,8 @@
 package migrate
 
 import (
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -238,5 +240,58 @@ func TestRedactedDiffIssueLeaks(t *testing.T) {
 	// today, must not leak either
 	if d := RedactDiff(UnifiedDiff("compose.yaml", []byte(old), []byte(neu))); strings.Contains(d, "requirepw5") || strings.Contains(d, "mysqlpw") || strings.Contains(d, "authpw6") {
 		t.Errorf("RedactDiff leaks:\n%s", d)
+	}
+}
+
+// kvRe is the expression kvMatches stands for.
+var kvRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_.\-]*)(["']?)([ \t]*[=:][ \t]*)`)
+
+// TestKVMatches compares kvMatches with the expression on every string of
+// up to four characters from an alphabet of each kind of character that
+// matters (and one that does not), and on the tests' own texts.
+func TestKVMatches(t *testing.T) {
+	alphabet := []string{"a", "Z", "_", "1", ".", "-", `"`, "'", " ", "\t", "=", ":", "\n", "é", "#"}
+	var all func(prefix string, n int)
+	checked := 0
+	all = func(prefix string, n int) {
+		checkKV(t, prefix)
+		checked++
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			all(prefix+c, n-1)
+		}
+	}
+	all("", 4)
+	for _, s := range []string{
+		`DB_PASSWORD=hunter2 and api.key: "x"`, `"token": 'abc', user = bob`,
+		"1abc:2 a.b-c d:e", `x"y: z`, "--password=x -p:y", "a b\t:\t c=",
+		"n: port 80/tcp is published on all interfaces: ports published by Docker bypass host firewalls",
+	} {
+		checkKV(t, s)
+		checked++
+	}
+	if checked < 50000 {
+		t.Fatalf("only %d strings compared", checked)
+	}
+}
+
+// FuzzKVMatches compares kvMatches with the expression on any text.
+func FuzzKVMatches(f *testing.F) {
+	f.Add(`DB_PASSWORD=hunter2 and api.key: "x"`)
+	f.Add("a\"b:c 1x = 'y'")
+	f.Fuzz(func(t *testing.T, s string) { checkKV(t, s) })
+}
+
+func checkKV(t *testing.T, s string) {
+	t.Helper()
+	want := kvRe.FindAllStringSubmatchIndex(s, -1)
+	got := kvMatches(s)
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kvMatches(%q) = %v, the expression gives %v", s, got, want)
 	}
 }
