@@ -83,6 +83,11 @@ func TestBenchBesideOriginal(t *testing.T) {
 		}
 	}
 
+	// Host loopback runs between two processes, as host-mode services do:
+	// an echo server in the client's own process measured a quarter less.
+	if r := paths[verify.PathHostLoopback].Route; r != verify.RouteLoopback {
+		t.Errorf("host-loopback route %q, want %q", r, verify.RouteLoopback)
+	}
 	// The published path's route is the engine's: docker-proxy unless
 	// the daemon turned the userland proxy off.
 	wantRoute := verify.RouteUserlandProxy
