@@ -75,10 +75,13 @@ func TestBenchBesideOriginal(t *testing.T) {
 			t.Errorf("%s: no ratio to host loopback: %+v", p, e.Ratio)
 		}
 	}
-	// Host loopback is the fastest path, within noise (a fifth).
+	// Host loopback is the fastest path, within noise. Between two
+	// processes (as host mode runs), the bridge and host-gateway round
+	// trips are at loopback's level here, 0.76-1.2x of it in single runs,
+	// and a plain ping-pong finds the same (BENCHMARKS.md): a half.
 	host := paths[verify.PathHostLoopback]
 	for p, e := range paths {
-		if p != verify.PathHostLoopback && e.RTTP50us > 0 && host.RTTP50us > 1.2*e.RTTP50us {
+		if p != verify.PathHostLoopback && e.RTTP50us > 0 && host.RTTP50us > 1.5*e.RTTP50us {
 			t.Errorf("host loopback (%.0fµs) slower than %s (%.0fµs)", host.RTTP50us, p, e.RTTP50us)
 		}
 	}
