@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/unhost
 
-.PHONY: build demo test tools fuzz bench clean
+.PHONY: build demo test tools fuzz bench bench-paths clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/unhost
@@ -26,11 +26,18 @@ test: tools
 
 # The CLI's migrate against `docker compose config -q` on generated files of
 # 500 and 5,000 host-network services: medians of interleaved pairs, wall
-# time, as BENCHMARKS.md records them (run on an idle machine).
+# time, as BENCHMARKS.md records them (run on an idle machine). The
+# engine-bound check of verify --bench is separate: make bench-paths.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 	scripts/bench-migrate.sh 500 7
 	scripts/bench-migrate.sh 5000 5
+
+# verify --bench's path baselines beside a plain ping-pong on the same
+# paths (issue 14's check on the method; BENCHMARKS.md). Uses the engine,
+# under flock /tmp/unhost-engine.lock; about 5 minutes for 2 pairs.
+bench-paths: tools
+	scripts/bench-paths.sh 2
 
 clean:
 	rm -rf bin

@@ -75,14 +75,22 @@ func TestBenchBesideOriginal(t *testing.T) {
 			t.Errorf("%s: no ratio to host loopback: %+v", p, e.Ratio)
 		}
 	}
-	// Host loopback is the fastest path, within noise (a fifth).
+	// Host loopback is the fastest path, within noise. Between two
+	// processes (as host mode runs), the bridge and host-gateway round
+	// trips are at loopback's level here, 0.76-1.2x of it in single runs,
+	// and a plain ping-pong finds the same (BENCHMARKS.md): a half.
 	host := paths[verify.PathHostLoopback]
 	for p, e := range paths {
-		if p != verify.PathHostLoopback && e.RTTP50us > 0 && host.RTTP50us > 1.2*e.RTTP50us {
+		if p != verify.PathHostLoopback && e.RTTP50us > 0 && host.RTTP50us > 1.5*e.RTTP50us {
 			t.Errorf("host loopback (%.0fµs) slower than %s (%.0fµs)", host.RTTP50us, p, e.RTTP50us)
 		}
 	}
 
+	// Host loopback runs between two processes, as host-mode services do:
+	// an echo server in the client's own process measured a quarter less.
+	if r := paths[verify.PathHostLoopback].Route; r != verify.RouteLoopback {
+		t.Errorf("host-loopback route %q, want %q", r, verify.RouteLoopback)
+	}
 	// The published path's route is the engine's: docker-proxy unless
 	// the daemon turned the userland proxy off.
 	wantRoute := verify.RouteUserlandProxy
