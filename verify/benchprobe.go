@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,21 +138,14 @@ func listenersAt(spec string) (string, error) {
 	if err != nil || port < 1 || port > 65535 {
 		return "", fmt.Errorf("bad port %q", spec)
 	}
-	socks, err := ReadSockets("/proc", "tcp")
+	socks, err := boundSockets("tcp", port)
 	if err != nil {
 		return "", err
 	}
-	var addrs []string
-	for _, s := range socks {
-		if s.Port == port && s.bound() {
-			addrs = append(addrs, net.JoinHostPort(s.IP.String(), spec))
-		}
-	}
-	if len(addrs) == 0 {
+	if len(socks) == 0 {
 		return "none", nil
 	}
-	sort.Strings(addrs)
-	return strings.Join(addrs, ","), nil
+	return strings.Join(socketAddrs(socks), ","), nil
 }
 
 // readHostInfo reads the load average, the conntrack table's fill and

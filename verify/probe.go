@@ -211,23 +211,15 @@ func probeListening(spec string) (string, error) {
 	if err != nil || proto != "tcp" && proto != "udp" {
 		return "", fmt.Errorf("bad port %q, want PORT/tcp or PORT/udp", spec)
 	}
-	socks, err := ReadSockets("/proc", proto)
+	socks, err := boundSockets(proto, port)
 	if err != nil {
 		return "", err
 	}
-	var addrs []string
+	addrs := socketAddrs(socks)
 	reachable := false
 	for _, s := range socks {
-		if s.Port != port || !s.bound() {
-			continue
-		}
-		addrs = append(addrs, net.JoinHostPort(s.IP.String(), portStr))
-		if !s.IP.IsLoopback() {
-			reachable = true
-		}
+		reachable = reachable || !s.IP.IsLoopback()
 	}
-	sort.Strings(addrs)
-	addrs = slices.Compact(addrs)
 	verb := "listening"
 	if proto == "udp" {
 		verb = "bound"
@@ -239,6 +231,32 @@ func probeListening(spec string) (string, error) {
 		return "", finalError{fmt.Errorf("%s only on loopback (%s): unreachable from other containers and through published ports; bind to 0.0.0.0", verb, strings.Join(addrs, ", "))}
 	}
 	return fmt.Sprintf("%s on %s", verb, strings.Join(addrs, ", ")), nil
+}
+
+// boundSockets are this namespace's sockets listening (tcp) or bound
+// unconnected (udp) on port.
+func boundSockets(proto string, port int) ([]Socket, error) {
+	socks, err := ReadSockets("/proc", proto)
+	if err != nil {
+		return nil, err
+	}
+	var out []Socket
+	for _, s := range socks {
+		if s.Port == port && s.bound() {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// socketAddrs are the sockets' addresses as host:port, sorted, once each.
+func socketAddrs(socks []Socket) []string {
+	var addrs []string
+	for _, s := range socks {
+		addrs = append(addrs, net.JoinHostPort(s.IP.String(), strconv.Itoa(s.Port)))
+	}
+	sort.Strings(addrs)
+	return slices.Compact(addrs)
 }
 
 func (s Socket) bound() bool {
