@@ -153,7 +153,7 @@ func (r *runner) runBench(ctx context.Context) {
 	}
 	env := &BenchEnv{Rounds: benchRounds, SingleRun: true, Budget: budget.Seconds(), RateLimit: rate}
 	r.report.BenchEnv = env
-	if why := r.checksFailed(); why != "" {
+	if why := r.report.firstFailure(); why != "" {
 		env.NotRun = "the bench runs only after verify's checks pass: " + why
 		return
 	}
@@ -183,16 +183,6 @@ func (r *runner) runBench(ctx context.Context) {
 	if b.scale < 1 {
 		env.Notes = append(env.Notes, fmt.Sprintf("--bench-time %s is below %s: fewer samples than the default (p99 of fewer than 10,000 round trips)", budget, DefaultBenchTime))
 	}
-}
-
-// checksFailed says which check failed, if one did.
-func (r *runner) checksFailed() string {
-	for _, c := range r.report.Checks {
-		if c.Status == Fail {
-			return fmt.Sprintf("%s %s failed", c.Name, c.Service)
-		}
-	}
-	return ""
 }
 
 // ask runs one task in s and returns its result; a failed task is an error.
@@ -324,12 +314,9 @@ func (b *bench) setup(ctx context.Context) ([]*benchPath, error) {
 		return nil, err
 	}
 	loop := &benchPath{name: PathHostLoopback, route: RouteLoopback, client: b.host, addr: res.Detail}
-	if _, err := b.ask(ctx, srv, ProbeTask{Kind: benchEchoListen, Addr: ":" + strconv.Itoa(benchEchoPort)}); err != nil {
-		return nil, err
-	}
-	srvIn, err := r.cli.ContainerInspect(ctx, srv.id)
+	srvIn, ep, err := b.echoServer(ctx, srv, netName)
 	if err != nil {
-		return nil, fmt.Errorf("inspect bench server: %w", err)
+		return nil, err
 	}
 	hostPort := ""
 	if bs := srvIn.NetworkSettings.Ports[echoPort]; len(bs) > 0 {
@@ -338,17 +325,10 @@ func (b *bench) setup(ctx context.Context) ([]*benchPath, error) {
 	if hostPort == "" {
 		return nil, errors.New("the bench server's port was not published")
 	}
-	srvIP := ""
-	subnet := ""
-	if ep := srvIn.NetworkSettings.Networks[netName]; ep != nil {
-		srvIP = ep.IPAddress
-		subnet = fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)
-		if _, n, err := net.ParseCIDR(subnet); err == nil {
-			subnet = n.String()
-		}
-	}
-	if srvIP == "" {
-		return nil, fmt.Errorf("the bench server has no address on %s", netName)
+	srvIP := ep.IPAddress
+	subnet := fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)
+	if _, n, err := net.ParseCIDR(subnet); err == nil {
+		subnet = n.String()
 	}
 
 	// The published port's route: a listener in the host's namespace on
@@ -382,15 +362,15 @@ func (b *bench) setup(ctx context.Context) ([]*benchPath, error) {
 		}
 	}
 	if err != nil {
-		b.r.report.Bench = append(b.r.report.Bench, BenchEntry{Kind: BenchBaseline, Path: PathHostGateway, Note: "not measured: " + err.Error()})
+		b.notMeasured(PathHostGateway, err.Error())
 	}
 
 	if r.swarm != nil {
 		paths = append(paths, b.overlayPath(ctx, overlayName, oSrv, oCli, overlayErr)...)
 		if !b.info.IPVS {
-			b.r.report.Bench = append(b.r.report.Bench, BenchEntry{Kind: BenchBaseline, Path: PathIngress, Note: "not measured: this kernel has no IPVS, which swarm's routing mesh needs"})
+			b.notMeasured(PathIngress, "this kernel has no IPVS, which swarm's routing mesh needs")
 		} else if p, err := b.ingressPath(ctx); err != nil {
-			b.r.report.Bench = append(b.r.report.Bench, BenchEntry{Kind: BenchBaseline, Path: PathIngress, Note: "not measured: " + err.Error()})
+			b.notMeasured(PathIngress, err.Error())
 		} else {
 			paths = append(paths, p)
 		}
@@ -399,26 +379,39 @@ func (b *bench) setup(ctx context.Context) ([]*benchPath, error) {
 }
 
 func (b *bench) overlayPath(ctx context.Context, netName string, srv, cli *session, startErr error) []*benchPath {
-	fail := func(err error) []*benchPath {
-		b.r.report.Bench = append(b.r.report.Bench, BenchEntry{Kind: BenchBaseline, Path: PathOverlay, Note: "not measured: " + err.Error()})
+	if startErr != nil {
+		b.notMeasured(PathOverlay, startErr.Error())
 		return nil
 	}
-	if startErr != nil {
-		return fail(startErr)
-	}
-	if _, err := b.ask(ctx, srv, ProbeTask{Kind: benchEchoListen, Addr: ":" + strconv.Itoa(benchEchoPort)}); err != nil {
-		return fail(err)
-	}
-	in, err := b.r.cli.ContainerInspect(ctx, srv.id)
+	_, ep, err := b.echoServer(ctx, srv, netName)
 	if err != nil {
-		return fail(err)
-	}
-	ep := in.NetworkSettings.Networks[netName]
-	if ep == nil || ep.IPAddress == "" {
-		return fail(fmt.Errorf("the overlay server has no address on %s", netName))
+		b.notMeasured(PathOverlay, err.Error())
+		return nil
 	}
 	return []*benchPath{{name: PathOverlay, client: cli, addr: net.JoinHostPort(ep.IPAddress, strconv.Itoa(benchEchoPort)),
 		route: fmt.Sprintf("overlay network %s, to %s", netName, ep.IPAddress)}}
+}
+
+// echoServer starts the echo server on benchEchoPort in the agent s and
+// returns its container and its endpoint on network netName.
+func (b *bench) echoServer(ctx context.Context, s *session, netName string) (container.InspectResponse, *network.EndpointSettings, error) {
+	if _, err := b.ask(ctx, s, ProbeTask{Kind: benchEchoListen, Addr: ":" + strconv.Itoa(benchEchoPort)}); err != nil {
+		return container.InspectResponse{}, nil, err
+	}
+	in, err := b.r.cli.ContainerInspect(ctx, s.id)
+	if err != nil {
+		return in, nil, fmt.Errorf("inspect the bench's echo server: %w", err)
+	}
+	ep := in.NetworkSettings.Networks[netName]
+	if ep == nil || ep.IPAddress == "" {
+		return in, nil, fmt.Errorf("the bench's echo server has no address on %s", netName)
+	}
+	return in, ep, nil
+}
+
+// notMeasured reports a baseline path that could not be measured, and why.
+func (b *bench) notMeasured(path, why string) {
+	b.r.report.Bench = append(b.r.report.Bench, BenchEntry{Kind: BenchBaseline, Path: path, Note: "not measured: " + why})
 }
 
 func (b *bench) scaled(n int) int { return max(1, int(float64(n)*b.scale)) }
