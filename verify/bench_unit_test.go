@@ -182,3 +182,37 @@ func FuzzReportRows(f *testing.F) {
 		}
 	})
 }
+
+// The bench runs only after the checks pass: a failed exposure row counts
+// as a failure, as it does for the run's status.
+func TestBenchNotAfterFailure(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rep  Report
+		want bool
+	}{
+		{"all pass", Report{Checks: []Check{{Name: CheckPort, Service: "api", Status: Pass}}, Exposure: []ExposureRow{{Service: "api", Status: Pass}}}, false},
+		{"skips only", Report{Checks: []Check{{Name: CheckRef, Service: "api", Status: Skip}}}, false},
+		{"failed check", Report{Checks: []Check{{Name: CheckRef, Service: "api", Status: Fail}}}, true},
+		{"wider exposure", Report{Exposure: []ExposureRow{{Service: "db", Port: 5432, Protocol: "tcp", Status: Fail}}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := tt.rep
+			if got := rep.firstFailure() != ""; got != tt.want {
+				t.Errorf("firstFailure %q, want a failure: %v", rep.firstFailure(), tt.want)
+			}
+			if tt.want {
+				// No engine is asked: the bench stops before anything.
+				r := &runner{opts: Options{Bench: true}, report: &rep}
+				r.runBench(t.Context())
+				if rep.BenchEnv == nil || !strings.Contains(rep.BenchEnv.NotRun, "failed") {
+					t.Errorf("bench ran after a failure: %+v", rep.BenchEnv)
+				}
+			}
+			rep.finish(time.Now())
+			if (rep.Status == Fail) != tt.want {
+				t.Errorf("status %s, want failed %v", rep.Status, tt.want)
+			}
+		})
+	}
+}

@@ -154,6 +154,22 @@ func (r *Report) Failed() bool {
 
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
 
+// firstFailure names the first failed check or exposure row, "" when none
+// failed: what makes a run fail.
+func (r *Report) firstFailure() string {
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			return fmt.Sprintf("%s %s failed", c.Name, c.Service)
+		}
+	}
+	for _, e := range r.Exposure {
+		if e.Status == Fail {
+			return fmt.Sprintf("%s %s %d/%s failed", CheckExposure, e.Service, e.Port, e.Protocol)
+		}
+	}
+	return ""
+}
+
 func (r *Report) finish(start time.Time) {
 	sort.SliceStable(r.Checks, func(i, j int) bool {
 		a, b := r.Checks[i], r.Checks[j]
@@ -166,22 +182,17 @@ func (r *Report) finish(start time.Time) {
 		return a.Target < b.Target
 	})
 	r.Status = Pass
+	if r.firstFailure() != "" {
+		r.Status = Fail
+	}
 	r.Skipped = nil
 	for _, c := range r.Checks {
-		switch c.Status {
-		case Fail:
-			r.Status = Fail
-		case Skip:
+		if c.Status == Skip {
 			what := c.Name + " " + c.Service
 			if c.Target != "" {
 				what += " " + c.Target
 			}
 			r.Skipped = append(r.Skipped, what)
-		}
-	}
-	for _, e := range r.Exposure {
-		if e.Status == Fail {
-			r.Status = Fail
 		}
 	}
 	if r.Status == Pass && len(r.Skipped) > 0 {
@@ -211,6 +222,10 @@ type runner struct {
 	stack   *stack
 	plan    *plan.Plan
 	report  *Report
+	// exposure compares published ports with the original files (before
+	// the stack starts); exposureNote says why it was not, if it was not.
+	exposure     []ExposureRow
+	exposureNote string
 	// benchSpecs are the HTTP checks (--http and x-unhost): ports known
 	// to speak HTTP for the bench.
 	benchSpecs []httpSpec
@@ -341,7 +356,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}
 	}
-	exposure, exposureNote, err := compareExposure(ctx, opts, st, r.plan)
+	r.exposure, r.exposureNote, err = compareExposure(ctx, opts, st, r.plan)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +384,6 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		}
 	}()
 	if rep != nil {
-		rep.Exposure, rep.ExposureNote = exposure, exposureNote
 		rep.AllowSkip = opts.AllowSkip
 		for _, n := range st.NotSelected {
 			rep.add(Check{Name: CheckStack, Service: n, Status: Note, Reason: "not started: outside the selected profiles (--profile selects more)"})
@@ -917,6 +931,7 @@ func orNone(list []string) string {
 // test stack for them.
 func (r *runner) beginReport(rep *Report) ([]internalPort, map[int]bool) {
 	rep.Ports = r.prep.Ports
+	rep.Exposure, rep.ExposureNote = r.exposure, r.exposureNote
 	if rep.Ports == nil {
 		rep.Ports = []PortMapping{}
 	}
