@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/unhost/unhost/analysis"
 	"github.com/unhost/unhost/plan"
 )
 
@@ -89,10 +90,35 @@ func (r *runner) httpChecks(tasks map[string][]task, specs []httpSpec) {
 	}
 }
 
-// startSessionsDuringUp starts a probe in the namespace of each service's
-// first container as soon as that container runs, while compose is still
-// waiting for the stack, so that probe start-up overlaps compose's wait.
-func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <-chan struct{}) {
+// probedServices are the services that checks will likely probe inside:
+// those with published ports or HTTP checks, and those holding a
+// reference to a loopback address or to the stack. A probe container
+// costs the engine about as much as one of the stack's, so none is
+// started ahead for the others; a service missed here gets its probe when
+// its checks run.
+func (r *runner) probedServices(specs []httpSpec) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range r.prep.Ports {
+		out[m.Service] = true
+	}
+	for _, h := range specs {
+		out[h.Service] = true
+	}
+	hosts := knownHosts(r.prep.Original)
+	for _, ref := range collectRefs(r.stack.Facts, r.stack.Outside, r.prep.Original, r.plan) {
+		host := strings.Trim(ref.Host, "[]")
+		if _, inStack := hosts[host]; ref.Port > 0 && ref.Variable == "" && (inStack || analysis.IsLoopback(host)) {
+			out[ref.From] = true
+		}
+	}
+	return out
+}
+
+// startSessionsDuringUp starts a probe in the namespace of the first
+// container of each service in probed as soon as that container runs,
+// while compose is still waiting for the stack, so that probe start-up
+// overlaps compose's wait.
+func (r *runner) startSessionsDuringUp(ctx context.Context, probed map[string]bool, imageReady, upDone <-chan struct{}) {
 	select {
 	case <-imageReady:
 	case <-upDone:
@@ -105,7 +131,7 @@ func (r *runner) startSessionsDuringUp(ctx context.Context, imageReady, upDone <
 		cs, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: f})
 		if err == nil {
 			for _, c := range cs {
-				if c.Labels["com.docker.compose.container-number"] != "1" {
+				if c.Labels["com.docker.compose.container-number"] != "1" || !probed[c.Labels["com.docker.compose.service"]] {
 					continue
 				}
 				r.mu.Lock()

@@ -498,10 +498,11 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 	defer cancel()
 	upDone := make(chan struct{})
 	watched := make(chan struct{})
+	probed := r.probedServices(specs)
 	go func() {
 		defer close(watched)
 		defer recoverTo(func(e error) { r.progress("warning: %v", e) })
-		r.startSessionsDuringUp(upCtx, r.imageReady, upDone)
+		r.startSessionsDuringUp(upCtx, probed, r.imageReady, upDone)
 	}()
 	<-r.leaseReady
 	if r.leaseErr != nil {
