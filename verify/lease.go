@@ -16,7 +16,7 @@ import (
 const LabelLease = "io.unhost.verify.lease"
 
 // A run owns its objects on the engine through a lease: a small container
-// from the run's probe image that reads its stdin, which the run keeps
+// (the lease program, see leaseprog.go) that reads its stdin, which the run keeps
 // attached, and exits (and is removed: AutoRemove) when that connection
 // drops, whether the run ended, was killed, or its host went away. Any other
 // run, in any PID namespace, container or host, sees from the engine
@@ -38,14 +38,15 @@ const imageGrace = 30 * time.Second
 
 // createLease creates the run's lease container. Created, it already
 // counts as live for leaseStartGrace: the run may go on while hold starts it.
-func createLease(ctx context.Context, c *client.Client, img string, labels map[string]string) (*lease, error) {
+// It runs img's entrypoint with the arguments cmd.
+func createLease(ctx context.Context, c *client.Client, img string, cmd []string, labels map[string]string) (*lease, error) {
 	l := map[string]string{LabelLease: "1"}
 	for k, v := range labels {
 		l[k] = v
 	}
 	cr, err := c.ContainerCreate(ctx, &container.Config{
 		Image:       img,
-		Cmd:         []string{"probe", "lease"},
+		Cmd:         cmd,
 		Labels:      l,
 		OpenStdin:   true,
 		StdinOnce:   true,
@@ -80,7 +81,8 @@ func (l *lease) release() {
 	l.conn.Close()
 }
 
-// HoldLease is what a lease container runs: it reads r until it ends.
+// HoldLease is what a lease container runs where there is no lease
+// program for the architecture: it reads r until it ends.
 func HoldLease(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	return err

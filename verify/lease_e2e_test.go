@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -14,9 +15,9 @@ import (
 	"github.com/unhost/unhost/internal/dockertest"
 )
 
-// The sweep of runs whose lease is gone spares a starting run (its probe
-// image alone, young: its lease follows a moment later) and a run whose
-// lease holds, and removes a run that has objects but no lease.
+// The sweep of runs whose lease is gone spares a starting run (an image
+// alone, young: its lease follows a moment later) and a run whose lease
+// holds, and removes a run that has objects but no lease.
 func TestSweepByLease(t *testing.T) {
 	cli := dockertest.Client(t)
 	dir := t.TempDir()
@@ -42,7 +43,12 @@ func TestSweepByLease(t *testing.T) {
 		})
 		switch run {
 		case "held":
-			l, err := createLease(ctx, cli, img, labels)
+			// The lease from the lease program's image, as runs hold it.
+			leaseImg := "unhost-verify-lease:" + labels[LabelRun]
+			if err := loadImage(ctx, cli, leaseImg, labels, tarFile{"lease", 0o755, leaseProgram(runtime.GOARCH)}); err != nil {
+				t.Fatal(err)
+			}
+			l, err := createLease(ctx, cli, leaseImg, nil, labels)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +87,7 @@ func TestSweepByLease(t *testing.T) {
 				t.Errorf("a starting run's image was removed")
 			}
 		case "held":
-			if len(is) != 1 || len(cs) != 2 {
+			if len(is) != 2 || len(cs) != 2 {
 				t.Errorf("a run whose lease holds lost objects: %d images, %d containers", len(is), len(cs))
 			}
 		}

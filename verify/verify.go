@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -217,11 +218,14 @@ type runner struct {
 	runID   string
 	name    string
 	labels  map[string]string
-	image   string
-	prep    *prepared
-	stack   *stack
-	plan    *plan.Plan
-	report  *Report
+	image   string // the probe image
+	// leaseImage is the lease's image: the lease program's, or the probe
+	// image where there is no lease program for the architecture.
+	leaseImage string
+	prep       *prepared
+	stack      *stack
+	plan       *plan.Plan
+	report     *Report
 	// exposure compares published ports with the original files (before
 	// the stack starts); exposureNote says why it was not, if it was not.
 	exposure     []ExposureRow
@@ -237,13 +241,14 @@ type runner struct {
 	swarm      *swarmRun           // nil for compose
 	docker     *Compose            // the docker CLI, on the run's engine
 	lease      *lease
-	leaseErr   error // before leaseReady: the probe image, the lease's creation
+	leaseErr   error // before leaseReady: the lease's image, its creation
 	holdErr    error // before leaseHeld: the lease's start
+	imageErr   error // before imageReady: the probe image
 	bg         sync.WaitGroup
-	// imageReady and leaseReady are closed when the probe image is loaded
-	// and when the lease holds (or either failed: leaseErr).
-	// leaseHeld is closed when the lease container runs attached (or that
-	// failed: leaseErr).
+	// leaseReady is closed when the lease container exists (or that
+	// failed: leaseErr), leaseHeld when it runs attached (or that failed:
+	// holdErr), imageReady when the probe image is loaded (or that
+	// failed, or the lease did: imageErr).
 	imageReady, leaseReady, leaseHeld chan struct{}
 	// teardownStack removes the stack (compose down, docker stack rm);
 	// nil until the run may have created one.
@@ -286,6 +291,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	r.name = "unhost-verify-" + r.runID
 	r.labels = map[string]string{LabelRun: r.runID, LabelPID: strconv.Itoa(os.Getpid())}
 	r.image = "unhost-verify-probe:" + r.runID
+	r.leaseImage = "unhost-verify-lease:" + r.runID
 
 	engine, err := ResolveEngine(ctx)
 	if err != nil {
@@ -320,13 +326,15 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		<-composeC
 		return nil, err
 	}
-	// The probe image and the run's lease come first, meanwhile the files
-	// load: nothing else of the run is created on the engine before the
-	// lease holds. From here on, whatever happens (an error, a refusal,
-	// an interrupt, a panic), the teardown runs.
+	// The run's lease comes first, meanwhile the files load: nothing else
+	// of the run is created on the engine before the lease exists. Then
+	// the probe image loads, while compose starts the stack. From here
+	// on, whatever happens (an error, a refusal, an interrupt, a panic),
+	// the teardown runs.
 	r.imageReady, r.leaseReady, r.leaseHeld = make(chan struct{}), make(chan struct{}), make(chan struct{})
-	r.bg.Add(1)
+	r.bg.Add(2)
 	go r.begin(ctx, probeBin)
+	go r.loadProbe(ctx, probeBin)
 	defer func() {
 		if left := r.teardown(ctx); left != "" {
 			if rep != nil {
@@ -416,11 +424,10 @@ func unmigrated(p *types.Project, inPlace bool) error {
 	return errors.New("every service is on the host network; run unhost migrate first, then verify its output (--in-place runs them as they are)")
 }
 
-// begin loads the probe image, then starts the run's lease, before the run
-// creates anything else on the engine; then it removes what runs whose
-// lease is gone left behind. leaseReady is closed once the lease exists
-// (or that failed: leaseErr), leaseHeld once it runs attached (or that
-// failed: holdErr).
+// begin starts the run's lease before the run creates anything else on
+// the engine, then removes what runs whose lease is gone left behind.
+// leaseReady is closed once the lease exists (or that failed: leaseErr),
+// leaseHeld once it runs attached (or that failed: holdErr).
 func (r *runner) begin(ctx context.Context, probeBin string) {
 	defer r.bg.Done()
 	var once, onceHeld sync.Once
@@ -439,12 +446,20 @@ func (r *runner) begin(ctx context.Context, probeBin string) {
 		}
 		r.holdErr = e
 	})
-	r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
-	close(r.imageReady)
-	if r.leaseErr != nil {
-		return
+	var cmd []string
+	if prog := leaseProgramFor(runtime.GOARCH); prog != nil {
+		if err := loadImage(ctx, r.cli, r.leaseImage, r.labels, tarFile{"lease", 0o755, prog}); err != nil {
+			r.leaseErr = fmt.Errorf("lease image: %w", err)
+			return
+		}
+	} else {
+		// No lease program for this architecture: the probe holds it.
+		r.leaseImage, cmd = r.image, []string{"probe", "lease"}
+		if r.leaseErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels); r.leaseErr != nil {
+			return
+		}
 	}
-	l, err := createLease(ctx, r.cli, r.image, r.labels)
+	l, err := createLease(ctx, r.cli, r.leaseImage, cmd, r.labels)
 	if err != nil {
 		r.leaseErr = err
 		return
@@ -467,6 +482,31 @@ func (r *runner) begin(ctx context.Context, probeBin string) {
 	} else if len(left) > 0 {
 		r.progress("removed %d leftovers of runs whose lease is gone", len(left))
 	}
+}
+
+// leaseProgramFor is leaseProgram; tests replace it to run the lease from
+// the probe image.
+var leaseProgramFor = leaseProgram
+
+// loadProbe loads the probe image once the lease exists (unless the lease
+// already runs from it) and closes imageReady.
+func (r *runner) loadProbe(ctx context.Context, probeBin string) {
+	defer r.bg.Done()
+	defer close(r.imageReady)
+	defer recoverTo(func(e error) { r.imageErr = e })
+	<-r.leaseReady
+	switch {
+	case r.leaseErr != nil:
+		r.imageErr = fmt.Errorf("probe image not loaded: %w", r.leaseErr)
+	case r.leaseImage != r.image:
+		r.imageErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
+	}
+}
+
+// probeImage waits for the probe image: nil once it is loaded.
+func (r *runner) probeImage() error {
+	<-r.imageReady
+	return r.imageErr
 }
 
 // runCompose runs the prepared project with docker compose and checks it.
@@ -521,6 +561,9 @@ func (r *runner) runCompose(ctx context.Context, p *types.Project, specs []httpS
 	<-r.leaseHeld
 	if r.holdErr != nil {
 		return nil, r.holdErr
+	}
+	if err := r.probeImage(); err != nil {
+		return nil, err
 	}
 	if err := r.collectContainers(ctx); err != nil {
 		return nil, err
@@ -591,7 +634,8 @@ func (r *runner) teardown(ctx context.Context) string {
 	tctx, cancel := context.WithTimeout(base, teardownBudget)
 	defer cancel()
 	if r.leaseHeld != nil {
-		<-r.leaseHeld // the image load and the lease, started before anything else
+		<-r.leaseHeld // the lease, started before anything else
+		<-r.imageReady
 	}
 	// The lease goes first: what is left of this run is stale from now on,
 	// for this teardown as for any other run's sweep.
@@ -624,8 +668,10 @@ func (r *runner) teardown(ctx context.Context) string {
 		if r.lease != nil {
 			_ = r.cli.ContainerRemove(tctx, r.lease.id, container.RemoveOptions{Force: true})
 		}
-		if _, err := r.cli.ImageRemove(tctx, r.image, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			r.progress("warning: remove probe image: %v", err)
+		// The lease's image: its own, or the probe image, which the lease
+		// held until now.
+		if _, err := r.cli.ImageRemove(tctx, r.leaseImage, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			r.progress("warning: remove lease image: %v", err)
 		}
 		return ""
 	}
