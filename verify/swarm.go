@@ -205,6 +205,9 @@ func (r *runner) runSwarm(ctx context.Context, p *types.Project, specs []httpSpe
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify interrupted: %w", ctx.Err())
 	}
+	if err := r.probeImage(); err != nil {
+		return nil, err
+	}
 	if err := r.collectTasks(ctx); err != nil {
 		return nil, err
 	}
