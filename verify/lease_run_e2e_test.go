@@ -33,10 +33,12 @@ func TestLeaseImages(t *testing.T) {
 			if tc.program != nil {
 				defer verify.SetLeaseProgram(tc.program)()
 			}
-			// Which images do this run's leases run from?
+			// Which images do this run's leases run from? Each lease as
+			// first seen: once the teardown has untagged its image, the
+			// engine names that by its id.
 			ctx, cancel := context.WithCancel(context.Background())
 			var mu sync.Mutex
-			seen := map[string]bool{}
+			seen := map[string]string{} // container id -> image
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() {
@@ -47,7 +49,9 @@ func TestLeaseImages(t *testing.T) {
 					if err == nil {
 						mu.Lock()
 						for _, c := range cs {
-							seen[c.Image] = true
+							if _, ok := seen[c.ID]; !ok {
+								seen[c.ID] = c.Image
+							}
 						}
 						mu.Unlock()
 					}
@@ -61,9 +65,9 @@ func TestLeaseImages(t *testing.T) {
 				t.Errorf("verify: %s: %+v", rep.Status, rep.Checks)
 			}
 			if len(seen) != 1 {
-				t.Fatalf("lease images seen: %v; want one", seen)
+				t.Fatalf("leases seen: %v; want one", seen)
 			}
-			for img := range seen {
+			for _, img := range seen {
 				if !strings.HasPrefix(img, tc.image) {
 					t.Errorf("the lease ran from %s; want %s*", img, tc.image)
 				}
