@@ -52,11 +52,11 @@ func createLease(ctx context.Context, c *client.Client, img string, cmd []string
 		StdinOnce:   true,
 		AttachStdin: true,
 	}, &container.HostConfig{
-		// The lease never uses a network. Joining the host's namespace,
-		// not a new one of its own (network "none"), spares the engine
-		// about 40% of the lease's start; without capabilities, the lease
-		// can do nothing with it.
-		NetworkMode: "host", CapDrop: []string{"ALL"},
+		// The lease never uses a network, nor any capability. Not the
+		// host's namespace, which would spare the engine creating one:
+		// engines with user namespaces (userns-remap) refuse it, and its
+		// saving did not show in verify's overhead (BENCHMARKS.md).
+		NetworkMode: "none", CapDrop: []string{"ALL"},
 		AutoRemove: true,
 	}, nil, nil, "")
 	if err != nil {
