@@ -59,11 +59,17 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 	if err := checkStatic(binary); err != nil {
 		return err
 	}
-	bin, err := os.ReadFile(binary)
+	f, err := os.Open(binary)
 	if err != nil {
 		return fmt.Errorf("read probe binary: %w", err)
 	}
-	if bin, err = loadedPart(bin); err != nil {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read probe binary: %w", err)
+	}
+	bin, err := loadedPart(f, st.Size())
+	if err != nil {
 		return fmt.Errorf("probe binary %s: %w", binary, err)
 	}
 	if err := loadImage(ctx, c, tag, labels, tarFile{"unhost", 0o755, bin}); err != nil {
@@ -72,18 +78,26 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 	return nil
 }
 
-// loadedPart returns the part of the static executable bin that Linux
-// loads: everything up to the end of its last loadable segment, with no
-// section headers. What follows (debug information, symbol tables, the
-// section headers: about a third of unhost) is never read when it runs,
-// and the engine need not store it for every run.
-func loadedPart(bin []byte) ([]byte, error) {
-	f, err := elf.NewFile(bytes.NewReader(bin))
+// loadedPart reads, from the static executable r of size bytes, the part
+// that Linux loads: everything up to the end of its last loadable segment,
+// with no section headers. What follows (debug information, symbol
+// tables, the section headers: about a third of unhost) is never read when
+// it runs, so it is neither read here nor stored by the engine for every
+// run.
+func loadedPart(r io.ReaderAt, size int64) ([]byte, error) {
+	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, err
 	}
+	whole := func() ([]byte, error) {
+		bin := make([]byte, size)
+		if _, err := r.ReadAt(bin, 0); err != nil {
+			return nil, err
+		}
+		return bin, nil
+	}
 	if f.Class != elf.ELFCLASS64 || f.Data != elf.ELFDATA2LSB {
-		return bin, nil // kept whole: only 64-bit little-endian headers are rewritten here
+		return whole() // only 64-bit little-endian headers are rewritten here
 	}
 	var end uint64
 	for _, p := range f.Progs {
@@ -91,19 +105,22 @@ func loadedPart(bin []byte) ([]byte, error) {
 			end = max(end, p.Off+p.Filesz)
 		}
 	}
-	if end == 0 || end > uint64(len(bin)) {
+	if end == 0 || end > uint64(size) {
 		return nil, errors.New("no loadable segment within the file")
 	}
 	for _, p := range f.Progs {
 		// Every part of the file a program header points at stays.
 		if p.Filesz > 0 && p.Off+p.Filesz > end {
-			return bin, nil
+			return whole()
 		}
 	}
 	if f.Entry == 0 {
 		return nil, errors.New("no entry point")
 	}
-	out := append([]byte(nil), bin[:end]...)
+	out := make([]byte, end)
+	if _, err := r.ReadAt(out, 0); err != nil {
+		return nil, err
+	}
 	// e_shoff (8 bytes at 0x28), e_shnum (2 at 0x3c), e_shstrndx (2 at
 	// 0x3e) of the ELF64 header: no section headers.
 	clear(out[0x28:0x30])

@@ -27,7 +27,7 @@ func TestLoadedPart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	part, err := loadedPart(bin)
+	part, err := loadedPart(bytes.NewReader(bin), int64(len(bin)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestLoadedPart(t *testing.T) {
 	if len(f.Sections) != 0 {
 		t.Errorf("%d section headers left", len(f.Sections))
 	}
-	again, err := loadedPart(part)
+	again, err := loadedPart(bytes.NewReader(part), int64(len(part)))
 	if err != nil || !bytes.Equal(again, part) {
 		t.Errorf("stripping again changed it (%v)", err)
 	}
@@ -78,7 +78,7 @@ func TestLoadedPart(t *testing.T) {
 	}
 
 	for _, bad := range [][]byte{nil, []byte("#!/bin/sh\n"), bin[:40]} {
-		if _, err := loadedPart(bad); err == nil {
+		if _, err := loadedPart(bytes.NewReader(bad), int64(len(bad))); err == nil {
 			t.Errorf("%q: no error", bad[:min(len(bad), 10)])
 		}
 	}
