@@ -59,73 +59,14 @@ func loadProbeImage(ctx context.Context, c *client.Client, binary, tag string, l
 	if err := checkStatic(binary); err != nil {
 		return err
 	}
-	f, err := os.Open(binary)
+	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return fmt.Errorf("read probe binary: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("read probe binary: %w", err)
-	}
-	bin, err := loadedPart(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("probe binary %s: %w", binary, err)
 	}
 	if err := loadImage(ctx, c, tag, labels, tarFile{"unhost", 0o755, bin}); err != nil {
 		return fmt.Errorf("probe image: %w", err)
 	}
 	return nil
-}
-
-// loadedPart reads, from the static executable r of size bytes, the part
-// that Linux loads: everything up to the end of its last loadable segment,
-// with no section headers. What follows (debug information, symbol
-// tables, the section headers: about a third of unhost) is never read when
-// it runs, so it is neither read here nor stored by the engine for every
-// run.
-func loadedPart(r io.ReaderAt, size int64) ([]byte, error) {
-	f, err := elf.NewFile(r)
-	if err != nil {
-		return nil, err
-	}
-	whole := func() ([]byte, error) {
-		bin := make([]byte, size)
-		if _, err := r.ReadAt(bin, 0); err != nil {
-			return nil, err
-		}
-		return bin, nil
-	}
-	if f.Class != elf.ELFCLASS64 || f.Data != elf.ELFDATA2LSB {
-		return whole() // only 64-bit little-endian headers are rewritten here
-	}
-	var end uint64
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD {
-			end = max(end, p.Off+p.Filesz)
-		}
-	}
-	if end == 0 || end > uint64(size) {
-		return nil, errors.New("no loadable segment within the file")
-	}
-	for _, p := range f.Progs {
-		// Every part of the file a program header points at stays.
-		if p.Filesz > 0 && p.Off+p.Filesz > end {
-			return whole()
-		}
-	}
-	if f.Entry == 0 {
-		return nil, errors.New("no entry point")
-	}
-	out := make([]byte, end)
-	if _, err := r.ReadAt(out, 0); err != nil {
-		return nil, err
-	}
-	// e_shoff (8 bytes at 0x28), e_shnum (2 at 0x3c), e_shstrndx (2 at
-	// 0x3e) of the ELF64 header: no section headers.
-	clear(out[0x28:0x30])
-	clear(out[0x3c:0x40])
-	return out, nil
 }
 
 // loadImage makes, as tag, an image of one layer holding only the
