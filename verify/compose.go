@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,14 +27,30 @@ type Compose struct {
 // ErrNoCompose is returned when no Compose v2 CLI answers.
 var ErrNoCompose = errors.New("no docker compose v2 found: install the compose plugin (see docs/verify.md, scripts/install-compose.sh) or a docker-compose binary of version 2 or later")
 
-// FindCompose looks for "docker compose" first, then a standalone
-// docker-compose on PATH. Compose v1 (1.x) is refused by its version.
+// FindCompose looks for Compose v2, in this order:
+//  1. the docker CLI's compose plugin, found where the CLI looks for it
+//     (pluginDirs), run on its own, as a standalone docker-compose. Through
+//     `docker compose`, every call starts the docker CLI, which first asks
+//     the plugin for its metadata: two more process starts per call, about
+//     a tenth of a second of a verify run (BENCHMARKS.md, "verify");
+//  2. "docker compose", for a plugin where unhost does not look;
+//  3. a standalone docker-compose on PATH.
+//
+// Compose v1 (1.x) is refused by its version.
 func FindCompose(ctx context.Context) (*Compose, error) {
 	var seen []string
-	for _, argv := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
-		if _, err := exec.LookPath(argv[0]); err != nil {
-			continue
+	var candidates [][]string
+	if _, err := exec.LookPath("docker"); err == nil {
+		// Only the CLI's own plugin: without a docker CLI there is none.
+		if p := composePlugin(); p != "" {
+			candidates = append(candidates, []string{p})
 		}
+		candidates = append(candidates, []string{"docker", "compose"})
+	}
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		candidates = append(candidates, []string{"docker-compose"})
+	}
+	for _, argv := range candidates {
 		c := &Compose{Argv: argv}
 		out, err := c.output(ctx, "version", "--short")
 		if err != nil {
@@ -55,6 +73,41 @@ func FindCompose(ctx context.Context) (*Compose, error) {
 		return nil, fmt.Errorf("%w (found only %s)", ErrNoCompose, strings.Join(seen, ", "))
 	}
 	return nil, ErrNoCompose
+}
+
+// systemPluginDirs are the docker CLI's own plugin folders on Linux, after
+// the user's ($DOCKER_CONFIG/cli-plugins) and those config.json adds
+// (cliPluginsExtraDirs).
+var systemPluginDirs = []string{
+	"/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+	"/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
+}
+
+// pluginDirs are the folders the docker CLI looks for plugins in, in its
+// order; nil when its configuration cannot be read (the CLI is asked then).
+func pluginDirs() []string {
+	cfg, err := readCLIConfig()
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	if cfg.Dir != "" {
+		dirs = append(dirs, filepath.Join(cfg.Dir, "cli-plugins"))
+	}
+	dirs = append(dirs, cfg.PluginDirs...)
+	return append(dirs, systemPluginDirs...)
+}
+
+// composePlugin is the path of the docker CLI's compose plugin: the first
+// executable docker-compose in pluginDirs, or "".
+func composePlugin() string {
+	for _, d := range pluginDirs() {
+		p := filepath.Join(d, "docker-compose")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 func (c *Compose) String() string { return strings.Join(c.Argv, " ") + " " + c.Version }

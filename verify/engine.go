@@ -33,40 +33,62 @@ func ResolveEngine(context.Context) (Engine, error) {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		return Engine{Host: h}, nil
 	}
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return Engine{Host: client.DefaultDockerHost}, nil
-		}
-		dir = filepath.Join(home, ".docker")
+	cfg, err := readCLIConfig()
+	if err != nil {
+		return Engine{}, err
+	}
+	if cfg.Dir == "" {
+		return Engine{Host: client.DefaultDockerHost}, nil
 	}
 	name := os.Getenv("DOCKER_CONTEXT")
 	if name == "" {
-		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return Engine{}, fmt.Errorf("docker CLI configuration: %w", err)
-		}
-		if err == nil {
-			var cfg struct {
-				CurrentContext string `json:"currentContext"`
-			}
-			if err := json.Unmarshal(b, &cfg); err != nil {
-				return Engine{}, fmt.Errorf("docker CLI configuration %s: %w", filepath.Join(dir, "config.json"), err)
-			}
-			name = cfg.CurrentContext
-		}
+		name = cfg.CurrentContext
 	}
 	if name == "" || name == "default" {
 		return Engine{Host: client.DefaultDockerHost}, nil
 	}
 	id := fmt.Sprintf("%x", sha256.Sum256([]byte(name)))
-	b, err := os.ReadFile(filepath.Join(dir, "contexts", "meta", id, "meta.json"))
+	b, err := os.ReadFile(filepath.Join(cfg.Dir, "contexts", "meta", id, "meta.json"))
 	if err != nil {
 		return Engine{}, fmt.Errorf("docker context %s: %w", name, err)
 	}
-	_, tlsErr := os.Stat(filepath.Join(dir, "contexts", "tls", id, "docker"))
+	_, tlsErr := os.Stat(filepath.Join(cfg.Dir, "contexts", "tls", id, "docker"))
 	return parseContext(name, b, tlsErr == nil)
+}
+
+// cliConfig is what unhost reads of the docker CLI's configuration,
+// $DOCKER_CONFIG/config.json (by default ~/.docker/config.json).
+type cliConfig struct {
+	// Dir is the configuration folder; "" when there is no home to find it in.
+	Dir            string   `json:"-"`
+	CurrentContext string   `json:"currentContext"`
+	PluginDirs     []string `json:"cliPluginsExtraDirs"`
+}
+
+// readCLIConfig reads the docker CLI's configuration. A missing file is an
+// empty configuration, as for the CLI.
+func readCLIConfig() (cliConfig, error) {
+	dir := os.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return cliConfig{}, nil
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	cfg := cliConfig{Dir: dir}
+	file := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cliConfig{}, fmt.Errorf("docker CLI configuration: %w", err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cliConfig{}, fmt.Errorf("docker CLI configuration %s: %w", file, err)
+	}
+	return cfg, nil
 }
 
 // parseContext reads a context's meta.json from the docker CLI's store.
