@@ -328,7 +328,9 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	// The run's lease comes first, meanwhile the files load: nothing else
 	// of the run is created on the engine before the lease exists. Then
-	// the probe image loads, while compose starts the stack. From here
+	// compose starts the stack, and the probe image loads once the lease
+	// runs: the lease's start and the import would otherwise both compete
+	// with compose's own start (BENCHMARKS.md, "verify"). From here
 	// on, whatever happens (an error, a refusal, an interrupt, a panic),
 	// the teardown runs.
 	r.imageReady, r.leaseReady, r.leaseHeld = make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -488,16 +490,19 @@ func (r *runner) begin(ctx context.Context, probeBin string) {
 // the probe image.
 var leaseProgramFor = leaseProgram
 
-// loadProbe loads the probe image once the lease exists (unless the lease
-// already runs from it) and closes imageReady.
+// loadProbe loads the probe image once the lease runs (unless the lease
+// runs from it) and closes imageReady. The first probe is due only once a
+// service's container runs, a second or so in.
 func (r *runner) loadProbe(ctx context.Context, probeBin string) {
 	defer r.bg.Done()
 	defer close(r.imageReady)
 	defer recoverTo(func(e error) { r.imageErr = e })
-	<-r.leaseReady
+	<-r.leaseHeld
 	switch {
 	case r.leaseErr != nil:
 		r.imageErr = fmt.Errorf("probe image not loaded: %w", r.leaseErr)
+	case r.holdErr != nil:
+		r.imageErr = fmt.Errorf("probe image not loaded: %w", r.holdErr)
 	case r.leaseImage != r.image:
 		r.imageErr = loadProbeImage(ctx, r.cli, probeBin, r.image, r.labels)
 	}
