@@ -275,7 +275,7 @@ func Migrate(c *load.Compose, opts Options) (*Result, error) {
 	}
 	restoreEdited(p.plan, files)
 	p.plan.Changed = len(files) > 0
-	return &Result{Plan: p.plan, Files: files}, nil
+	return &Result{Plan: p.plan, Files: files, Facts: p.facts}, nil
 }
 
 // evidence is step 1: the listeners of every host-network service

@@ -1,6 +1,9 @@
 package migrate
 
-import "github.com/unhost/unhost/plan"
+import (
+	"github.com/unhost/unhost/analysis"
+	"github.com/unhost/unhost/plan"
+)
 
 // FileResult is the new text of one edited file.
 type FileResult struct {
@@ -36,4 +39,7 @@ func (f *FileResult) startDiff() {
 type Result struct {
 	Plan  *plan.Plan
 	Files []FileResult // only files that change, in load order
+	// Facts are the static facts the plan was decided on
+	// (analysis.Analyze of the project with Options.Images), unchanged.
+	Facts *analysis.Facts `json:"-"`
 }

@@ -49,7 +49,8 @@ func loadedView(c *load.Compose) *view {
 
 // migratePlan is what `unhost migrate` would decide, with default options.
 type migratePlan struct {
-	p *plan.Plan
+	p     *plan.Plan
+	facts *analysis.Facts // the analysis the planner ran
 }
 
 // planFixer runs the planner. It does not recover from a panic: that is a
@@ -60,7 +61,7 @@ func planFixer(c *load.Compose) fixer {
 	if err != nil || res == nil || res.Plan == nil {
 		return nil
 	}
-	return &migratePlan{p: res.Plan}
+	return &migratePlan{p: res.Plan, facts: res.Facts}
 }
 
 func (p *migratePlan) serviceAction(name string) (string, string) {
@@ -84,10 +85,17 @@ func (p *migratePlan) reference(where, token string) (string, string) {
 // checkLoopback finds localhost references to a port that another service
 // of the project listens on or publishes.
 func checkLoopback(c *load.Compose, v *view) []Finding {
-	facts := analysis.Analyze(c, nil)
 	var pl *migratePlan
 	if p, ok := v.fix.(*migratePlan); ok {
 		pl = p
+	}
+	// The planner's analysis, where it ran: the same facts (no image
+	// metadata in either), computed once.
+	var facts *analysis.Facts
+	if pl != nil && pl.facts != nil {
+		facts = pl.facts
+	} else {
+		facts = analysis.Analyze(c, nil)
 	}
 	var out []Finding
 	for _, name := range facts.Names() {
