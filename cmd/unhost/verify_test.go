@@ -146,17 +146,32 @@ func waitExit(t *testing.T, cmd *exec.Cmd, within time.Duration) int {
 // of the run on the engine (AssertClean, at cleanup, by the run's pid).
 func TestVerifySignalsLeaveNothing(t *testing.T) {
 	cli := verifytest.Env(t)
+	// For a second signal to land during the teardown for sure, the
+	// teardown must last: the stack runs, and its server ignores the stop
+	// signal (Go programs take no action on SIGWINCH), so compose down
+	// waits out its timeout (5 s) before it kills it.
+	slow := verifytest.WriteFile(t, t.TempDir(), "compose.yaml", `services:
+  db:
+    image: ${UNHOST_TEST_IMAGE}
+    command: ["-tcp", "0.0.0.0:15432"]
+    stop_signal: SIGWINCH
+`)
 	for _, tc := range []struct {
-		name string
-		sigs []os.Signal
+		name  string
+		sigs  []os.Signal
+		stack string
+		n     int // containers to wait for
 	}{
-		{"SIGINT", []os.Signal{os.Interrupt}},
-		{"SIGTERM", []os.Signal{syscall.SIGTERM}},
-		{"SIGHUP", []os.Signal{syscall.SIGHUP}},
-		{"SIGINT then SIGTERM", []os.Signal{os.Interrupt, syscall.SIGTERM}},
+		{"SIGINT", []os.Signal{os.Interrupt}, verifytest.Stack("migrated"), 3},
+		{"SIGTERM", []os.Signal{syscall.SIGTERM}, verifytest.Stack("migrated"), 3},
+		{"SIGHUP", []os.Signal{syscall.SIGHUP}, verifytest.Stack("migrated"), 3},
+		{"SIGINT then SIGTERM", []os.Signal{os.Interrupt, syscall.SIGTERM}, slow, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd, stderr := startVerify(t, cli, 3, "-f", verifytest.Stack("migrated"), "--timeout", "2m", "--watch", "1m")
+			cmd, stderr := startVerify(t, cli, tc.n, "-f", tc.stack, "--timeout", "2m", "--watch", "1m")
+			if len(tc.sigs) > 1 {
+				waitRunning(t, cli, cmd.Process.Pid, tc.n)
+			}
 			for i, sig := range tc.sigs {
 				if i > 0 {
 					time.Sleep(300 * time.Millisecond)
@@ -175,6 +190,26 @@ func TestVerifySignalsLeaveNothing(t *testing.T) {
 				t.Errorf("teardown left something: %s", stderr.String())
 			}
 		})
+	}
+}
+
+// waitRunning waits until n containers of the test stack of the verify run
+// by pid run.
+func waitRunning(t *testing.T, cli *client.Client, pid, n int) {
+	t.Helper()
+	f := filters.NewArgs(filters.Arg("label", verify.LabelPID+"="+strconv.Itoa(pid)), filters.Arg("label", "com.docker.compose.project"), filters.Arg("status", "running"))
+	for deadline := time.Now().Add(time.Minute); ; {
+		cs, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the test stack of verify %d does not run within a minute", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
