@@ -41,5 +41,5 @@ type Result struct {
 	Files []FileResult // only files that change, in load order
 	// Facts are the static facts the plan was decided on
 	// (analysis.Analyze of the project with Options.Images), unchanged.
-	Facts *analysis.Facts `json:"-"`
+	Facts *analysis.Facts
 }
